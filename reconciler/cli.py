@@ -1,0 +1,184 @@
+"""The `spiderpool` command line (also run as `helm spiderpool ...`).
+
+The only module that prints. Each subcommand is a short function over the
+pipeline; exit codes follow DESIGN.md: validate 0/1, render 0/1, plan 0 (with
+`--detailed-exitcode`: 0 no changes, 2 changes, 1 error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from typing import Callable, TextIO
+
+from . import __version__, planview
+from .errors import ReconcilerError, SpecInvalid, SpecLoadError, StateError
+from .pipeline import load_and_validate, render_valid
+from .plan import make_plan
+from .yamlio import dump_stream, load_state
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    cluster = common.add_argument_group("cluster access")
+    cluster.add_argument("--kubeconfig", default=argparse.SUPPRESS, help="kubeconfig file (default: $KUBECONFIG)")
+    cluster.add_argument("--context", default=argparse.SUPPRESS, help="kubeconfig context (default: $SPIDERPOOL_CONTEXT)")
+    cluster.add_argument("-n", "--namespace", default=argparse.SUPPRESS,
+                         help="namespace for namespaced objects without one (default: $SPIDERPOOL_NAMESPACE)")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    common.add_argument("--no-color", action="store_const", const="never", dest="color", default=argparse.SUPPRESS,
+                        help="never colour the output")
+    common.add_argument("--color", choices=("auto", "always", "never"), default=argparse.SUPPRESS,
+                        help="colour the output (default: auto, only on a terminal)")
+
+    parser = argparse.ArgumentParser(
+        prog="spiderpool", parents=[common],
+        description="Run a cluster's underlay network (Spiderpool pools, subnets, Multus attachments, "
+                    "Calico pools) from a NetworkSpec kept in git.")
+    parser.add_argument("--version", action="version", version=f"spiderpool-gitops {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    validate = sub.add_parser("validate", parents=[common], help="check a spec (schema and semantic rules)",
+                              description="Check a spec; every error is printed as file:line:col: path: message.")
+    validate.add_argument("path", metavar="PATH", help="a spec file or a directory of *.yaml/*.yml")
+    validate.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    validate.set_defaults(func=cmd_validate)
+
+    render = sub.add_parser("render", parents=[common], help="print the Kubernetes objects a spec becomes",
+                            description="Print the objects as a YAML stream (the Argo CD plugin contract).")
+    render.add_argument("path", metavar="PATH")
+    render.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml")
+    render.set_defaults(func=cmd_render)
+
+    plan = sub.add_parser("plan", parents=[common], help="show what apply would change",
+                          description="Diff the rendered objects against a cluster: --offline compares with an "
+                                      "empty cluster, or with the objects in --state FILE.")
+    plan.add_argument("path", metavar="PATH")
+    plan.add_argument("--offline", action="store_true", help="do not contact a cluster")
+    plan.add_argument("--state", metavar="FILE",
+                      help="cluster objects to compare with (YAML/JSON stream or List, as `kubectl get -o yaml` "
+                           "prints them); implies --offline")
+    plan.add_argument("--detailed-exitcode", action="store_true",
+                      help="exit 0 when nothing changes, 2 when something does, 1 on error")
+    plan.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    plan.set_defaults(func=cmd_plan)
+    return parser
+
+
+def _option(args: argparse.Namespace, name: str, env: str | None = None, default=None):
+    value = getattr(args, name, None)
+    if value is None and env:
+        value = os.environ.get(env) or None
+    return default if value is None else value
+
+
+def _color(args: argparse.Namespace, stream: TextIO) -> bool:
+    mode = _option(args, "color", default="auto")
+    if mode == "auto":
+        return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+    return mode == "always"
+
+
+def _print_spec_errors(error: SpecInvalid, stream: TextIO) -> None:
+    for item in error.errors:
+        print(item, file=stream)
+    count = len(error.errors)
+    print(f"{count} error{'s' if count != 1 else ''}: the spec is invalid; nothing was rendered or applied.", file=stream)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        valid = load_and_validate(args.path)
+    except SpecInvalid as exc:
+        if args.output == "json":
+            print(json.dumps({"valid": False, "errors": [
+                {"file": e.location.file, "line": e.location.line, "col": e.location.col, "path": e.path,
+                 "message": e.message} for e in exc.errors]}, indent=2))
+        _print_spec_errors(exc, sys.stderr)
+        return EXIT_ERROR
+    spec = valid.spec
+    counts = {"zones": len(spec.zones), "subnets": len(spec.subnets), "ippools": len(spec.ippools),
+              "reservedIPs": len(spec.reserved_ips), "networks": len(spec.networks)}
+    words = {"zones": "zone", "subnets": "subnet", "ippools": "pool", "reservedIPs": "reserved IP range",
+             "networks": "network"}
+    if args.output == "json":
+        print(json.dumps({"valid": True, "spec": spec.name, "counts": counts, "errors": []}, indent=2))
+    else:
+        shown = ", ".join(f"{n} {words[k]}{'' if n == 1 else 's'}" for k, n in counts.items())
+        print(f"NetworkSpec {spec.name!r} is valid ({shown}).")
+    return EXIT_OK
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    try:
+        objects = render_valid(load_and_validate(args.path))
+    except SpecInvalid as exc:
+        _print_spec_errors(exc, sys.stderr)
+        return EXIT_ERROR
+    if args.output == "json":
+        sys.stdout.write(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2) + "\n")
+    else:
+        sys.stdout.write(dump_stream(objects))
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    if not (args.offline or args.state):
+        print("spiderpool: error: a live plan needs the cluster side, which is not built yet; "
+              "use --offline (against an empty cluster) or --state FILE", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        valid = load_and_validate(args.path)
+    except SpecInvalid as exc:
+        _print_spec_errors(exc, sys.stderr)
+        return EXIT_ERROR
+    live = load_state(args.state) if args.state else []
+    against = f"the objects in {args.state}" if args.state else "an empty cluster (offline)"
+    plan = make_plan(render_valid(valid), live, spec_name=valid.spec.name, prune=valid.spec.prune)
+    if args.output == "json":
+        sys.stdout.write(planview.render_json(plan, against=against))
+    else:
+        sys.stdout.write(planview.render_text(plan, against=against, color=_color(args, sys.stdout)))
+    if plan.conflicts:
+        print(f"spiderpool: error: {len(plan.conflicts)} object(s) in the way that this spec does not own: "
+              + ", ".join(c.ref for c in plan.conflicts[:5]) + (" ..." if len(plan.conflicts) > 5 else ""),
+              file=sys.stderr)
+        return EXIT_ERROR
+    if args.detailed_exitcode and plan.has_changes:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    debug = bool(_option(args, "debug")) or os.environ.get("SPIDERPOOL_DEBUG") in ("1", "true")
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except (SpecLoadError, StateError) as exc:
+        print(f"spiderpool: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except ReconcilerError as exc:
+        print(f"spiderpool: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("spiderpool: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence for a CLI
+        if debug:
+            traceback.print_exc()
+        print(f"spiderpool: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
