@@ -10,6 +10,12 @@ label is ours; a live object of the same identity that is not ours is a
 conflict (apply refuses it unless told to adopt); an object of ours that left
 the spec is deleted when pruning is on and only reported when it is off.
 
+Drift: objects applied by `spiderpool apply` carry a digest of what was applied
+(`gitops.spidernet.io/applied-digest`). When the live object still carries the
+digest of what we want now but its fields differ, the spec did not change — the
+cluster did (a hand edit): that is `drift`, reported and only reverted with
+self-heal. A differing digest means the spec changed: a plain `update`.
+
 Only the fields this tool manages are compared: the whole `spec` (and a NAD's
 JSON config, decoded so the diff names the plugin field), plus the labels and
 annotations the spec sets; what controllers add (status, finalizers, other
@@ -18,6 +24,7 @@ labels) is not a change.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -25,7 +32,8 @@ from typing import Any, Iterable
 from .render import MANAGED_BY, MANAGER, SOURCE_ANNOTATION, SPEC_LABEL, object_sort_key
 
 Object = dict[str, Any]
-ACTIONS = ("create", "update", "delete", "unchanged", "conflict", "orphan")
+ACTIONS = ("create", "update", "drift", "delete", "unchanged", "conflict", "orphan")
+DIGEST_ANNOTATION = "gitops.spidernet.io/applied-digest"
 
 
 class _Missing:
@@ -68,7 +76,7 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return any(c.action in ("create", "update", "delete") for c in self.changes)
+        return any(c.action in ("create", "update", "drift", "delete") for c in self.changes)
 
     @property
     def conflicts(self) -> list[Change]:
@@ -104,7 +112,12 @@ def make_plan(desired: Iterable[Object], live: Iterable[Object], *, spec_name: s
             plan.changes.append(_change("conflict", obj, (), reason))
             continue
         fields = diff(managed_view(current, obj), managed_view(obj, obj))
-        plan.changes.append(_change("update" if fields else "unchanged", obj, fields))
+        if not fields:
+            plan.changes.append(_change("unchanged", obj, ()))
+        elif _digest_of(obj) is not None and _digest_of(obj) == _digest_of(current):
+            plan.changes.append(_change("drift", obj, fields, "changed in the cluster, not in the spec"))
+        else:
+            plan.changes.append(_change("update", obj, fields))
     leftovers = [o for key, o in live_by_id.items() if key not in wanted and owner_of(o) == spec_name]
     for obj in sorted(leftovers, key=object_sort_key):
         if prune:
@@ -112,6 +125,17 @@ def make_plan(desired: Iterable[Object], live: Iterable[Object], *, spec_name: s
         else:
             plan.changes.append(_change("orphan", obj, (), "left the spec; kept because sync.prune is false"))
     return plan
+
+
+def _digest_of(obj: Object) -> str | None:
+    return (obj.get("metadata", {}).get("annotations") or {}).get(DIGEST_ANNOTATION)
+
+
+def with_digest(obj: Object) -> Object:
+    """A copy of a rendered object carrying the digest of its own content."""
+    digest = hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:20]
+    meta = dict(obj["metadata"], annotations={**obj["metadata"].get("annotations", {}), DIGEST_ANNOTATION: digest})
+    return {**obj, "metadata": meta}
 
 
 def _change(action: str, obj: Object, fields, reason: str = "") -> Change:

@@ -10,9 +10,10 @@ from typing import Any
 
 from .plan import MISSING, Change, FieldChange, Plan
 
-SYMBOLS = {"create": "+", "update": "~", "delete": "-", "unchanged": "=", "conflict": "!", "orphan": "?"}
-COLORS = {"create": "32", "update": "33", "delete": "31", "unchanged": "2", "conflict": "1;31", "orphan": "35"}
-VERBS = {"create": "will be created", "update": "will be updated in place", "delete": "will be deleted",
+SYMBOLS = {"create": "+", "update": "~", "drift": "~", "delete": "-", "unchanged": "=", "conflict": "!", "orphan": "?"}
+COLORS = {"create": "32", "update": "33", "drift": "35", "delete": "31", "unchanged": "2", "conflict": "1;31", "orphan": "35"}
+VERBS = {"create": "will be created", "update": "will be updated in place", "drift": "has DRIFTED",
+         "delete": "will be deleted",
          "unchanged": "unchanged", "conflict": "CONFLICT", "orphan": "not in the spec any more"}
 
 
@@ -55,8 +56,11 @@ def render_text(plan: Plan, *, against: str, color: bool = False) -> str:
 def summary_line(plan: Plan) -> str:
     if not plan.has_changes:
         return "No changes. The cluster matches the spec."
-    return (f"Plan: {plan.count('create')} to add, {plan.count('update')} to change, "
+    line = (f"Plan: {plan.count('create')} to add, {plan.count('update')} to change, "
             f"{plan.count('delete')} to destroy.")
+    if plan.count("drift"):
+        line += f" {plan.count('drift')} drifted (reverted only with self-heal)."
+    return line
 
 
 def render_json(plan: Plan, *, against: str) -> str:
@@ -81,7 +85,7 @@ def render_json(plan: Plan, *, against: str) -> str:
         "spec": plan.spec_name,
         "against": against,
         "summary": {"add": plan.count("create"), "change": plan.count("update"), "destroy": plan.count("delete"),
-                    "unchanged": plan.count("unchanged"), "conflict": plan.count("conflict"),
+                    "drift": plan.count("drift"), "unchanged": plan.count("unchanged"), "conflict": plan.count("conflict"),
                     "orphan": plan.count("orphan")},
         "changes": [change(c) for c in plan.changes],
     }
