@@ -62,8 +62,13 @@ def parse_range(text: str) -> Span:
     if not isinstance(text, str):
         raise ValueError(f"{text!r} is not an IP or an 'a-b' range")
     first_text, dash, last_text = text.partition("-")
-    first_version, first = _address(first_text)
-    last_version, last = _address(last_text) if dash else (first_version, first)
+    try:
+        first_version, first = _address(first_text)
+        last_version, last = _address(last_text) if dash else (first_version, first)
+    except ValueError:
+        if not dash:
+            raise
+        raise ValueError(f"{text!r} is not an IP or an 'a-b' range") from None
     if first_version != last_version:
         raise ValueError(f"range {text!r} mixes IPv{first_version} and IPv{last_version}")
     if first > last:

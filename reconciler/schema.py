@@ -9,6 +9,7 @@ schema knows a close spelling, suggests it).
 from __future__ import annotations
 
 import difflib
+import json
 from functools import lru_cache
 from typing import Any, Callable, Iterator
 
@@ -22,9 +23,13 @@ from .loader import SourceMap
 
 @lru_cache(maxsize=1)
 def _validator():
-    from jsonschema import Draft202012Validator  # imported only when a spec is invalid
+    from jsonschema import Draft202012Validator, validators  # imported only when a spec is invalid
 
-    return Draft202012Validator(schemas.load_json("networkspec.schema.json"))
+    # JSON Schema counts 100.0 as an integer; a YAML user who wrote 100.0 meant something else.
+    checker = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool))
+    strict = validators.extend(Draft202012Validator, type_checker=checker)
+    return strict(schemas.load_json("networkspec.schema.json"))
 
 
 @lru_cache(maxsize=1)
@@ -38,10 +43,22 @@ def schema_errors(data: Any, sources: SourceMap) -> list[SpecError]:
     which lists all errors with their paths."""
     try:
         _quick_check()(data)
-        return []
+        if not _has_float(data):
+            return []
     except fastjsonschema.JsonSchemaException:
         pass
     return [err for error in _validator().iter_errors(data) for err in _explain(error, sources)]
+
+
+def _has_float(value: Any) -> bool:
+    """The spec has no number fields: a float anywhere needs the strict check below."""
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(_has_float(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_float(v) for v in value)
+    return False
 
 
 def _explain(error, sources: SourceMap) -> Iterator[SpecError]:
@@ -50,16 +67,17 @@ def _explain(error, sources: SourceMap) -> Iterator[SpecError]:
     if validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         for key in sorted(set(value) - set(allowed)):
-            close = difflib.get_close_matches(key, allowed, n=1)
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.75)
             hint = f" (did you mean {close[0]!r}?)" if close else f"; allowed: {', '.join(allowed)}"
             yield sources.error(path + (key,), f"unknown field {key!r}{hint}", key=True)
     elif validator == "required":
         for key in error.validator_value:
             if not isinstance(value, dict) or key not in value:
                 yield _at_parent(sources, path, key, "required field is missing")
-    elif validator in ("enum", "const"):
-        options = error.validator_value if validator == "enum" else [error.validator_value]
-        yield sources.error(path, f"{value!r} is not one of {', '.join(_show(o) for o in options)}")
+    elif validator == "const":
+        yield sources.error(path, f"must be {_show(error.validator_value)}, got {_show(value)}")
+    elif validator == "enum":
+        yield sources.error(path, f"{_show(value)} is not one of {', '.join(_show(o) for o in error.validator_value)}")
     elif validator == "type":
         yield sources.error(path, f"expected {_type_words(error.validator_value)}, got {_type_words(_json_type(value))}")
     elif validator in ("minimum", "maximum"):
@@ -81,7 +99,10 @@ def _at_parent(sources: SourceMap, path: tuple, key: str, message: str):
 
 
 def _show(option: Any) -> str:
-    return repr(option) if isinstance(option, str) else str(option).lower() if isinstance(option, bool) else str(option)
+    """A value as the user wrote it in YAML: 'text', 5, true, null."""
+    if isinstance(option, str):
+        return repr(option)
+    return json.dumps(option) if isinstance(option, (bool, type(None))) else str(option)
 
 
 def _json_type(value: Any) -> str:

@@ -157,10 +157,23 @@ class _Checker:
                 self.error(path + (i, "gw"), f"route gateway {gw} is not inside the subnet {network}")
 
 
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+IFNAME_RULE = "(1-15 characters, no spaces, '/' or ':')"
+
+
+def _label_value_name(check: _Checker, path: Path, value: str, label: str) -> None:
+    """Names that become label values must fit one (63 characters)."""
+    if len(value) > 63:
+        check.error(path, f"{value!r} is too long: it becomes the value of the label {label}, which takes at most "
+                          "63 characters")
+
+
 def validate(spec: NetworkSpec, sources: SourceMap) -> list[SpecError]:
     """All semantic errors of a schema-valid spec (empty when it is valid)."""
     check = _Checker(spec, sources)
     check.name(("metadata", "name"), spec.name)
+    _label_value_name(check, ("metadata", "name"), spec.name, "gitops.spidernet.io/spec")
     _cluster(check)
     subnets = _subnets(check)
     pools = _pools(check, subnets)
@@ -187,6 +200,7 @@ def _subnets(check: _Checker) -> dict[str, tuple[Subnet, _Parsed]]:
     spans = []
     for subnet in check.spec.subnets:
         check.name(subnet.path + ("name",), subnet.name)
+        _label_value_name(check, subnet.path + ("name",), subnet.name, "ipam.spidernet.io/owner-spider-subnet")
         parsed = check.addresses(subnet)
         if parsed.network is None:
             continue
@@ -286,8 +300,28 @@ def _inside_declared_subnet(check: _Checker, pool: IPPool, parsed: _Parsed,
         check.error(pool.path + ("ips",), f"{shown} are not among the ips of subnet {subnet.name!r}")
 
 
+def _label_key(check: _Checker, path: Path, key: str) -> None:
+    prefix, slash, name = key.rpartition("/")
+    if (slash and (not DNS1123_SUBDOMAIN.match(prefix) or len(prefix) > 253)) or not LABEL_NAME.match(name) \
+            or len(name) > 63:
+        check.error(path, f"{key!r} is not a valid label key (an optional DNS prefix and '/', then at most 63 "
+                          "letters, digits, '-', '_' or '.', starting and ending with a letter or digit)")
+
+
+def _label_value(check: _Checker, path: Path, value: str) -> None:
+    if not LABEL_VALUE.match(value) or len(value) > 63:
+        check.error(path, f"{value!r} is not a valid label value (at most 63 letters, digits, '-', '_' or '.', "
+                          "starting and ending with a letter or digit)")
+
+
 def _selector(check: _Checker, path: Path, selector: dict[str, Any] | None) -> None:
+    for key, value in ((selector or {}).get("matchLabels") or {}).items():
+        _label_key(check, path + ("matchLabels", key), key)
+        _label_value(check, path + ("matchLabels", key), value)
     for i, expression in enumerate((selector or {}).get("matchExpressions", ())):
+        _label_key(check, path + ("matchExpressions", i, "key"), expression["key"])
+        for j, value in enumerate(expression.get("values") or []):
+            _label_value(check, path + ("matchExpressions", i, "values", j), value)
         operator, values = expression["operator"], expression.get("values") or []
         if operator in ("In", "NotIn") and not values:
             check.error(path + ("matchExpressions", i), f"operator {operator} needs a non-empty values list")
@@ -330,7 +364,11 @@ def _networks(check: _Checker, pools: dict[str, tuple[IPPool, _Parsed]]) -> None
         _network_fields(check, network)
         for version, names in ((4, network.ipv4_pools), (6, network.ipv6_pools)):
             for i, name in enumerate(names):
-                _network_pool(check, network, network.path + ("ippools", f"ipv{version}", i), name, version, pools)
+                path = network.path + ("ippools", f"ipv{version}", i)
+                if name in names[:i]:
+                    check.error(path, f"pool {name!r} is listed twice")
+                    continue
+                _network_pool(check, network, path, name, version, pools)
         if network.coordinator:
             _coordinator(check, network.path + ("coordinator",), network.coordinator)
 
@@ -344,8 +382,7 @@ def _network_fields(check: _Checker, network: Network) -> None:
         if network.raw.get(key) in (None, "", {}):
             check.error(network.path, f"a {network.type} network needs {key!r}")
     if network.master is not None and not IFNAME.match(network.master):
-        check.error(network.path + ("master",), f"{network.master!r} is not an interface name (1-15 characters, "
-                                                "no spaces, '/' or ':')")
+        check.error(network.path + ("master",), f"{network.master!r} is not an interface name {IFNAME_RULE}")
     modes = TYPE_MODES.get(network.type)
     if modes and network.mode is not None and network.mode not in modes:
         check.error(network.path + ("mode",), f"mode {network.mode!r} is not one of {', '.join(modes)} for {network.type}")
@@ -365,8 +402,8 @@ def _network_pool(check: _Checker, network: Network, path: Path, name: str, vers
     if parsed.network is not None and parsed.network.version != version:
         check.error(path, f"pool {name!r} is IPv{parsed.network.version} but is listed under ipv{version}")
     if pool.networks and network.ref not in {_network_ref(r) for r in pool.networks}:
-        check.error(path, f"pool {name!r} only serves networks {', '.join(pool.networks)}, so it can never serve "
-                          f"{network.ref}")
+        serves = ", ".join(_network_ref(r) for r in pool.networks)
+        check.error(path, f"pool {name!r} only serves networks {serves}, so it can never serve {network.ref}")
 
 
 def _coordinator(check: _Checker, path: Path, values: dict[str, Any]) -> None:
@@ -382,7 +419,7 @@ def _coordinator(check: _Checker, path: Path, values: dict[str, Any]) -> None:
             check.error(path + ("podMACPrefix",), f"{prefix!r} is a multicast prefix; the first byte must be even")
     nic = values.get("podDefaultRouteNIC")
     if nic and not IFNAME.match(nic):
-        check.error(path + ("podDefaultRouteNIC",), f"{nic!r} is not an interface name")
+        check.error(path + ("podDefaultRouteNIC",), f"{nic!r} is not an interface name {IFNAME_RULE}")
     for i, text in enumerate(values.get("hijackCIDR", ())):
         network = _host_or_cidr(check, path + ("hijackCIDR", i), text)
         if network is not None:
@@ -392,6 +429,8 @@ def _coordinator(check: _Checker, path: Path, values: dict[str, Any]) -> None:
         gw = check.ip(path + ("policyRoutes", i, "gw"), route["gw"])
         if dst is not None and gw is not None and dst.version != gw.version:
             check.error(path + ("policyRoutes", i), f"dst {route['dst']} and gw {route['gw']} are of different families")
+        elif dst is not None:
+            check.family_enabled(path + ("policyRoutes", i, "dst"), dst.version)
 
 
 def _host_or_cidr(check: _Checker, path: Path, text: str) -> IPNetwork | None:

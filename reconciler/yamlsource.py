@@ -7,8 +7,11 @@ of every value (and of every mapping key) under its path, so later stages can sa
 
 We compose with ruamel's C composer (ruamel.yaml.clib) rather than the round-trip
 loader: both keep marks, but round-trip loading is ~15x slower, which alone would
-spend the whole time budget of a 2,000-pool spec. The pure-Python composer is the
-fallback when the C extension is missing.
+spend the whole time budget of a 2,000-pool spec. A file the C composer refuses
+is read again by ruamel's pure-Python composer, which also decides what the
+error is: the bundled libyaml 0.1.7 rejects valid YAML such as IPv6 addresses in
+a flow list (`ips: [fd00::10-fd00::50]`). Without the C extension, the pure one
+is all there is.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from typing import Any
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
+from ruamel.yaml import YAML
+
 try:  # the C composer; same nodes and marks, much faster
-    from ruamel.yaml.cyaml import CSafeLoader as _Loader
+    from ruamel.yaml.cyaml import CSafeLoader as _CLoader
 except ImportError:  # pragma: no cover - depends on the installed wheel
-    from ruamel.yaml.loader import SafeLoader as _Loader
+    _CLoader = None
 
 from .errors import Location, SpecError
 
@@ -51,40 +56,75 @@ class Document:
 
 def load_documents(text: str, file: str) -> tuple[list[Document], list[SpecError]]:
     """Parse every document of one file; syntax errors come back as SpecErrors."""
-    loader = _Loader(text)
-    documents: list[Document] = []
-    errors: list[SpecError] = []
     try:
-        while loader.check_node():
-            node = loader.get_node()
-            doc = Document(file, len(documents), None)
-            doc.data = _build(loader, node, (), doc, errors)
-            documents.append(doc)
+        return _compose(text, file, fast=True), []
+    except _Structural as exc:
+        return [], exc.errors
+    except YAMLError:
+        pass  # libyaml (0.1.7 in ruamel.yaml.clib) refuses some valid YAML, e.g. IPv6 in a flow list
+    try:
+        return _compose(text, file, fast=False), []
+    except _Structural as exc:
+        return [], exc.errors
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
         problem = exc.problem or exc.context or "cannot parse"
-        errors.append(SpecError(where, "$", f"YAML syntax error: {problem}"))
+        return [], [SpecError(where, "$", f"YAML syntax error: {problem}")]
     except YAMLError as exc:
-        errors.append(SpecError(Location(file, 1, 1), "$", f"YAML error: {exc}"))
+        return [], [SpecError(Location(file, 1, 1), "$", f"YAML error: {exc}")]
+
+
+def _compose(text: str, file: str, *, fast: bool) -> list[Document]:
+    """Documents via the C composer (fast) or ruamel's pure-Python one (complete, ~20x slower)."""
+    errors: list[SpecError] = []
+    documents: list[Document] = []
+    if fast and _CLoader is not None:
+        loader = _CLoader(text)
+        nodes = _c_nodes(loader)
+        construct = loader.construct_object
+    else:
+        yaml = YAML(typ="safe", pure=True)
+        nodes = yaml.compose_all(text)
+        construct = yaml.constructor.construct_object
+    for node in nodes:
+        doc = Document(file, len(documents), None)
+        doc.data = _build(construct, node, (), doc, errors)
+        documents.append(doc)
+    if errors:
+        raise _Structural(errors)
+    return documents
+
+
+class _Structural(YAMLError):
+    """Well-formed YAML with problems of shape (duplicate keys, merge keys): reported as such."""
+
+    def __init__(self, errors: list[SpecError]):
+        super().__init__("structural problems")
+        self.errors = errors
+
+
+def _c_nodes(loader):
+    try:
+        while loader.check_node():
+            yield loader.get_node()
     finally:
         dispose = getattr(loader, "dispose", None)
         if dispose:
             dispose()
-    return documents, errors
 
 
-def _build(loader, node, path: Path, doc: Document, errors: list[SpecError]) -> Any:
+def _build(construct, node, path: Path, doc: Document, errors: list[SpecError]) -> Any:
     doc.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = _scalar(loader, key_node) if isinstance(key_node, ScalarNode) else None
             key_pos = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            if key == "<<" and key_node.tag.endswith(":merge"):
+            if key_node.tag.endswith(":merge"):
                 errors.append(SpecError(Location(doc.file, *key_pos), format_path(path),
                                         "YAML merge keys (<<) are not supported; write the fields out"))
                 continue
+            key = _scalar(construct, key_node) if isinstance(key_node, ScalarNode) else None
             if not isinstance(key, str):
                 errors.append(SpecError(Location(doc.file, *key_pos), format_path(path),
                                         f"mapping keys must be strings, got {key!r}"))
@@ -96,23 +136,23 @@ def _build(loader, node, path: Path, doc: Document, errors: list[SpecError]) -> 
                                         f"duplicate key (first defined at line {first[0]})"))
                 continue
             doc.keys[child] = key_pos
-            result[key] = _build(loader, value_node, child, doc, errors)
+            result[key] = _build(construct, value_node, child, doc, errors)
         return result
     if isinstance(node, SequenceNode):
-        return [_build(loader, item, path + (i,), doc, errors) for i, item in enumerate(node.value)]
-    return _scalar(loader, node)
+        return [_build(construct, item, path + (i,), doc, errors) for i, item in enumerate(node.value)]
+    return _scalar(construct, node)
 
 
 _STR, _INT = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int"
 
 
-def _scalar(loader, node) -> Any:
+def _scalar(construct, node) -> Any:
     tag = node.tag
     if tag == _STR:  # the common cases without the constructor's bookkeeping
         return node.value
     if tag == _INT and node.value.isdigit() and (node.value == "0" or node.value[0] != "0"):
         return int(node.value)
-    return loader.construct_object(node, deep=True)
+    return construct(node, deep=True)
 
 
 def format_path(path: Path) -> str:
