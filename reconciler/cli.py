@@ -67,7 +67,35 @@ def _parser() -> argparse.ArgumentParser:
                       help="exit 0 when nothing changes, 2 when something does, 1 on error")
     plan.add_argument("-o", "--output", choices=("text", "json"), default="text")
     plan.set_defaults(func=cmd_plan)
+
+    apply = sub.add_parser("apply", parents=[common], help="make the cluster match the spec",
+                           description="Plan against the cluster, then server-side apply in dependency order, "
+                                       "prune owned leftovers and record the result in the spec's NetworkSync.")
+    apply.add_argument("path", metavar="PATH")
+    apply.add_argument("--dry-run", action="store_true", help="send every write as a server-side dry run")
+    apply.add_argument("--adopt", action="store_true", help="take over same-named objects this spec does not own")
+    apply.add_argument("--allow-empty", action="store_true",
+                       help="allow a spec that renders nothing to prune everything it owns")
+    apply.add_argument("--self-heal", action="store_true", help="revert hand edits of owned objects (drift)")
+    apply.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    apply.set_defaults(func=cmd_apply)
+
+    status = sub.add_parser("status", parents=[common], help="show NetworkSync status of applied specs")
+    status.add_argument("name", nargs="?", help="one spec's details (default: a table of all)")
+    status.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    status.set_defaults(func=cmd_status)
+
+    crds = sub.add_parser("install-crds", parents=[common], help="install this project's CRDs into the cluster")
+    crds.add_argument("--dry-run", action="store_true")
+    crds.set_defaults(func=cmd_install_crds)
     return parser
+
+
+def _connect(args: argparse.Namespace):
+    from .kube import connect
+
+    return connect(kubeconfig=_option(args, "kubeconfig", "KUBECONFIG"),
+                   context=_option(args, "context", "SPIDERPOOL_CONTEXT"))
 
 
 def _option(args: argparse.Namespace, name: str, env: str | None = None, default=None):
@@ -128,18 +156,21 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    if not (args.offline or args.state):
-        print("spiderpool: error: a live plan needs the cluster side, which is not built yet; "
-              "use --offline (against an empty cluster) or --state FILE", file=sys.stderr)
-        return EXIT_ERROR
     try:
         valid = load_and_validate(args.path)
     except SpecInvalid as exc:
         _print_spec_errors(exc, sys.stderr)
         return EXIT_ERROR
-    live = load_state(args.state) if args.state else []
-    against = f"the objects in {args.state}" if args.state else "an empty cluster (offline)"
-    plan = make_plan(render_valid(valid), live, spec_name=valid.spec.name, prune=valid.spec.prune)
+    if args.offline or args.state:
+        live = load_state(args.state) if args.state else []
+        against = f"the objects in {args.state}" if args.state else "an empty cluster (offline)"
+        plan = make_plan(render_valid(valid), live, spec_name=valid.spec.name, prune=valid.spec.prune)
+    else:
+        from .apply import plan_live
+
+        cluster = _connect(args)
+        against = f"the cluster at {cluster.server}"
+        plan, _ = plan_live(cluster, render_valid(valid), spec_name=valid.spec.name, prune=valid.spec.prune)
     if args.output == "json":
         sys.stdout.write(planview.render_json(plan, against=against))
     else:
@@ -151,6 +182,75 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     if args.detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES
+    return EXIT_OK
+
+
+APPLY_SYMBOLS = {"created": "+", "updated": "~", "deleted": "-", "draining": "-", "drifted": "~",
+                 "conflict": "!", "failed": "!", "unchanged": "="}
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from .apply import ApplyOptions
+    from .sync import reconcile
+
+    try:
+        valid = load_and_validate(args.path)
+    except SpecInvalid as exc:
+        _print_spec_errors(exc, sys.stderr)
+        return EXIT_ERROR
+    cluster = _connect(args)
+    options = ApplyOptions(dry_run=args.dry_run, adopt=args.adopt, allow_empty=args.allow_empty,
+                           self_heal=args.self_heal)
+    print(f"Applying NetworkSpec {valid.spec.name!r} to {cluster.server}"
+          f"{' (dry run: nothing is stored)' if args.dry_run else ''} ...", file=sys.stderr)
+    result = reconcile(cluster, valid, path=args.path, options=options)
+    counts = {a: result.count(a) for a in APPLY_SYMBOLS if result.count(a)}
+    if args.output == "json":
+        print(json.dumps({"spec": valid.spec.name, "dryRun": args.dry_run, "ok": result.ok, "writes": cluster.writes,
+                          "counts": counts, "objects": [
+                              {"action": r.action, "kind": r.change.kind, "name": r.change.name,
+                               **({"namespace": r.change.namespace} if r.change.namespace else {}),
+                               **({"message": r.message} if r.message else {})} for r in result.results]}, indent=2))
+    else:
+        color = _color(args, sys.stdout)
+        for r in result.results:
+            if r.action == "unchanged" and not r.message:
+                continue
+            line = f"  {APPLY_SYMBOLS[r.action]} {r.change.ref} {r.action}" + (f": {r.message}" if r.message else "")
+            code = {"created": "32", "updated": "33", "deleted": "31", "draining": "35", "drifted": "35",
+                    "conflict": "1;31", "failed": "1;31"}.get(r.action)
+            print(f"\x1b[{code}m{line}\x1b[0m" if color and code else line)
+        shown = ", ".join(f"{n} {a}" for a, n in counts.items()) or "nothing to do"
+        print(f"Apply {'complete' if result.ok else 'FAILED'}: {shown}.")
+    return EXIT_OK if result.ok else EXIT_ERROR
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from . import statusview
+
+    cluster = _connect(args)
+    syncs = cluster.list("gitops.spidernet.io/v1alpha1", "NetworkSync")
+    if args.name:
+        syncs = [s for s in syncs if s["metadata"]["name"] == args.name]
+        if not syncs:
+            print(f"spiderpool: error: no NetworkSync {args.name!r} in the cluster (has the spec been applied?)",
+                  file=sys.stderr)
+            return EXIT_ERROR
+    if args.output == "json":
+        print(json.dumps({"items": [statusview.summary(s) for s in syncs]}, indent=2))
+    elif args.name:
+        sys.stdout.write(statusview.details(syncs[0]))
+    else:
+        sys.stdout.write(statusview.table(syncs))
+    return EXIT_OK if all(statusview.ready(s) for s in syncs) else EXIT_ERROR
+
+
+def cmd_install_crds(args: argparse.Namespace) -> int:
+    from .sync import install_crds
+
+    cluster = _connect(args)
+    names = install_crds(cluster, dry_run=args.dry_run, progress=lambda line: print(line, file=sys.stderr))
+    print(f"{len(names)} CustomResourceDefinitions {'checked (dry run)' if args.dry_run else 'installed and Established'}.")
     return EXIT_OK
 
 

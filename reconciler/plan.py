@@ -16,10 +16,11 @@ digest of what we want now but its fields differ, the spec did not change — th
 cluster did (a hand edit): that is `drift`, reported and only reverted with
 self-heal. A differing digest means the spec changed: a plain `update`.
 
-Only the fields this tool manages are compared: the whole `spec` (and a NAD's
-JSON config, decoded so the diff names the plugin field), plus the labels and
-annotations the spec sets; what controllers add (status, finalizers, other
-labels) is not a change.
+Only the fields this tool manages are compared: the spec (a NAD's JSON config
+decoded, so the diff names the plugin field) and the labels and annotations the
+spec sets. A field only the live object has counts as a removal when our field
+manager owns it (managedFields); what the server defaults or controllers add
+(status, finalizers, other labels, CRD defaults) is not a change.
 """
 
 from __future__ import annotations
@@ -31,9 +32,14 @@ from typing import Any, Iterable
 
 from .render import MANAGED_BY, MANAGER, SOURCE_ANNOTATION, SPEC_LABEL, object_sort_key
 
+FIELD_MANAGER = "spiderpool-gitops"  # the one server-side apply field manager of this tool
+
 Object = dict[str, Any]
 ACTIONS = ("create", "update", "drift", "delete", "unchanged", "conflict", "orphan")
 DIGEST_ANNOTATION = "gitops.spidernet.io/applied-digest"
+# Written with every object, never a reason to write one: a comment added above a pool
+# moves its source line, and that alone must not make a plan (or Argo CD) report a change.
+INFORMATIONAL = {SOURCE_ANNOTATION}
 
 
 class _Missing:
@@ -111,7 +117,7 @@ def make_plan(desired: Iterable[Object], live: Iterable[Object], *, spec_name: s
             reason = (f"owned by NetworkSpec {owner!r}" if owner else "exists and is not managed by spiderpool-gitops")
             plan.changes.append(_change("conflict", obj, (), reason))
             continue
-        fields = diff(managed_view(current, obj), managed_view(obj, obj))
+        fields = diff(managed_view(current, obj), managed_view(obj, obj), owned=_ownership(current))
         if not fields:
             plan.changes.append(_change("unchanged", obj, ()))
         elif _digest_of(obj) is not None and _digest_of(obj) == _digest_of(current):
@@ -127,13 +133,21 @@ def make_plan(desired: Iterable[Object], live: Iterable[Object], *, spec_name: s
     return plan
 
 
+def _ownership(live: Object) -> set[tuple] | None:
+    """What we own of a live object: from managedFields when the server sent them; without
+    them (a `kubectl get -o yaml` state file) only the fields we set now are compared."""
+    return owned_paths(live) if live.get("metadata", {}).get("managedFields") else set()
+
+
 def _digest_of(obj: Object) -> str | None:
     return (obj.get("metadata", {}).get("annotations") or {}).get(DIGEST_ANNOTATION)
 
 
 def with_digest(obj: Object) -> Object:
-    """A copy of a rendered object carrying the digest of its own content."""
-    digest = hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:20]
+    """A copy of a rendered object carrying the digest of its content (informational annotations aside)."""
+    annotations = {k: v for k, v in obj["metadata"].get("annotations", {}).items() if k not in INFORMATIONAL}
+    content = {**obj, "metadata": {**obj["metadata"], "annotations": annotations}}
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:20]
     meta = dict(obj["metadata"], annotations={**obj["metadata"].get("annotations", {}), DIGEST_ANNOTATION: digest})
     return {**obj, "metadata": meta}
 
@@ -144,18 +158,42 @@ def _change(action: str, obj: Object, fields, reason: str = "") -> Change:
 
 
 def managed_view(obj: Object, desired: Object) -> Object:
-    """The parts of `obj` this tool owns, judged by what `desired` sets."""
+    """The parts of `obj` this tool manages: labels/annotations it sets (or owns), and the spec."""
     meta, wanted = obj.get("metadata", {}), desired["metadata"]
+    owned = owned_paths(obj)
     view: Object = {}
     for section in ("labels", "annotations"):
-        keys = set(wanted.get(section) or {}) | {MANAGED_BY, SPEC_LABEL, SOURCE_ANNOTATION}
+        keys = set(wanted.get(section) or {}) | {MANAGED_BY, SPEC_LABEL}
+        keys |= {path[2] for path in owned if len(path) == 3 and path[:2] == ("metadata", section)}
+        keys -= INFORMATIONAL
         values = {k: v for k, v in (meta.get(section) or {}).items() if k in keys}
         if values:
-            view[f"metadata.{section}"] = values
+            view.setdefault("metadata", {})[section] = values
     spec = obj.get("spec")
     if spec is not None:
         view["spec"] = _decode_config(obj["kind"], spec)
     return view
+
+
+def owned_paths(obj: Object, manager: str = FIELD_MANAGER) -> set[tuple]:
+    """Field paths our field manager owns, from `metadata.managedFields` (empty when absent)."""
+    paths: set[tuple] = set()
+    for entry in obj.get("metadata", {}).get("managedFields") or ():
+        if entry.get("manager") == manager and entry.get("fieldsType", "FieldsV1") == "FieldsV1":
+            _collect(entry.get("fieldsV1") or {}, (), paths)
+    return paths
+
+
+def _collect(fields: dict, path: tuple, out: set[tuple]) -> None:
+    for key, sub in fields.items():
+        if not key.startswith("f:"):
+            out.add(path)  # list items (k:/v:/i:): we own the list as a whole
+            continue
+        child = path + (key[2:],)
+        if sub:
+            _collect(sub, child, out)
+        else:
+            out.add(child)
 
 
 def _decode_config(kind: str, spec: Object) -> Object:
@@ -167,29 +205,41 @@ def _decode_config(kind: str, spec: Object) -> Object:
         return spec
 
 
-def diff(before: Any, after: Any) -> list[FieldChange]:
-    """Leaf-level differences; label/annotation maps are compared key by key."""
+def diff(before: Any, after: Any, *, owned: set[tuple] | None = None) -> list[FieldChange]:
+    """Leaf-level differences from `before` (live) to `after` (desired).
+
+    A field only the live object has is a removal when we own it (`owned`, from
+    managedFields), or always when `owned` is None; otherwise the server or
+    someone else put it there (a CRD default, say) and it is none of our business.
+    """
     out: list[FieldChange] = []
-    _diff("", before, after, out)
+    _diff((), before, after, out, owned)
     return out
 
 
-def _diff(path: str, before: Any, after: Any, out: list[FieldChange]) -> None:
+def _owns(owned: set[tuple] | None, path: tuple) -> bool:
+    if owned is None:
+        return True
+    return any(path[:cut] in owned for cut in range(1, len(path) + 1))
+
+
+def _diff(path: tuple, before: Any, after: Any, out: list[FieldChange], owned: set[tuple] | None) -> None:
+    if after is MISSING and not _owns(owned, path):
+        return
     if isinstance(before, dict) and isinstance(after, dict):
         for key in _ordered_keys(before, after):
-            child = _join(path, key)
-            _diff(child, before.get(key, MISSING), after.get(key, MISSING), out)
+            _diff(path + (key,), before.get(key, MISSING), after.get(key, MISSING), out, owned)
     elif isinstance(after, dict) and before is MISSING:
         for key in after:
-            _diff(_join(path, key), MISSING, after[key], out)
+            _diff(path + (key,), MISSING, after[key], out, owned)
     elif isinstance(before, dict) and after is MISSING:
         for key in before:
-            _diff(_join(path, key), before[key], MISSING, out)
+            _diff(path + (key,), before[key], MISSING, out, owned)
     elif isinstance(before, list) and isinstance(after, list) and _is_list_of_dicts(before, after) and len(before) == len(after):
         for i, (b, a) in enumerate(zip(before, after)):
-            _diff(f"{path}[{i}]", b, a, out)
+            _diff(path + (i,), b, a, out, None)
     elif before != after or type(before) is not type(after):
-        out.append(FieldChange(path, before, after))
+        out.append(FieldChange(format_field(path), before, after))
 
 
 def _ordered_keys(before: dict, after: dict) -> list:
@@ -200,9 +250,14 @@ def _is_list_of_dicts(*lists: list) -> bool:
     return all(isinstance(item, dict) for items in lists for item in items)
 
 
-def _join(path: str, key: str) -> str:
-    if not path:
-        return key
-    if path.startswith("metadata.") and path.count(".") == 1:
-        return f"{path}[{key}]"  # label and annotation keys contain dots
-    return f"{path}.{key}"
+def format_field(path: tuple) -> str:
+    """('metadata', 'labels', 'a.b/c') -> metadata.labels[a.b/c]; ('spec', 'x', 0) -> spec.x[0]."""
+    out = ""
+    for i, part in enumerate(path):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif i == 2 and path[0] == "metadata":
+            out += f"[{part}]"  # label and annotation keys contain dots
+        else:
+            out += f".{part}" if out else part
+    return out

@@ -50,11 +50,31 @@ def test_a_changed_field_is_named_with_before_and_after():
     assert change.fields == (FieldChange("spec.gateway", "10.6.0.1", "10.6.0.254"),)
 
 
-def test_a_field_removed_from_the_spec_is_a_change():
+def managed(obj, *fields):
+    obj["metadata"]["managedFields"] = [
+        {"manager": "spiderpool-gitops", "operation": "Apply", "fieldsType": "FieldsV1",
+         "fieldsV1": {"f:spec": {f"f:{f}": {} for f in fields}}},
+        {"manager": "kube-apiserver", "operation": "Update", "fieldsType": "FieldsV1",
+         "fieldsV1": {"f:spec": {"f:assignmentMode": {}}}}]
+    return obj
+
+
+def test_a_field_we_own_that_left_the_spec_is_a_removal():
     desired = pool("a")
     del desired["spec"]["gateway"]
-    [change] = make_plan([desired], [pool("a")], spec_name="prod").changes
+    live = managed(pool("a"), "subnet", "ips", "gateway")
+    [change] = make_plan([desired], [live], spec_name="prod").changes
     assert change.fields == (FieldChange("spec.gateway", "10.6.0.1", MISSING),)
+
+
+def test_fields_the_server_or_others_added_are_not_removals():
+    live = managed(pool("a"), "subnet", "ips", "gateway")
+    live["spec"]["assignmentMode"] = "Automatic"  # a CRD default
+    assert actions(make_plan([pool("a")], [live], spec_name="prod")) == [("unchanged", "a")]
+    # without managedFields (a plain `kubectl get -o yaml`), only what the spec sets is compared
+    bare = pool("a")
+    bare["spec"]["assignmentMode"] = "Automatic"
+    assert actions(make_plan([pool("a")], [bare], spec_name="prod")) == [("unchanged", "a")]
 
 
 def test_attachment_configs_are_compared_as_json():

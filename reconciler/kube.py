@@ -1,0 +1,250 @@
+"""The reconciler's only door to a Kubernetes API server (the official `kubernetes` client).
+
+Everything else in `reconciler/` works on plain dicts; this module turns them
+into requests — get, list by label, server-side apply with one field manager,
+merge patches, deletes, dry-run — through the client's DynamicClient, so any
+kind the server's discovery knows (CRDs included) is reachable. Transient
+failures (409 on a stale write, 429, 5xx, refused or timed-out connections) are
+retried with jittered exponential backoff inside a time budget; what is left is
+raised as `ClusterError`, naming the object and quoting the server.
+The client's exceptions never leave this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from .errors import ReconcilerError
+from .plan import FIELD_MANAGER  # one manager name for writes and diffs
+
+RETRYABLE_STATUS = {409, 429, 500, 502, 503, 504}
+
+
+class ClusterError(ReconcilerError):
+    """A request the API server refused, or could not be reached for, after retries."""
+
+    def __init__(self, message: str, *, status: int | None = None, reason: str = ""):
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+class NotFound(ClusterError):
+    pass
+
+
+class ApplyConflict(ClusterError):
+    """Server-side apply found fields owned by another manager."""
+
+
+@dataclass
+class RetryPolicy:
+    budget_seconds: float = 30.0
+    first_delay: float = 0.1
+    max_delay: float = 2.0
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass
+class Cluster:
+    """A connection to one API server, with request counting for `--dry-run` reports and tests."""
+
+    api: Any  # kubernetes.client.ApiClient
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    writes: int = 0
+    _dynamic: Any = None
+    _cache_dir: Any = None
+    _resources: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    # -- discovery -----------------------------------------------------------------
+
+    @property
+    def dynamic(self):
+        if self._dynamic is None:
+            from kubernetes.dynamic import DynamicClient
+
+            # A private discovery cache: the client's default is a shared file per host
+            # that outlives the process, and goes stale when CRDs come and go.
+            self._cache_dir = tempfile.TemporaryDirectory(prefix="spiderpool-discovery-")
+            cache = os.path.join(self._cache_dir.name, "discovery.json")
+            self._dynamic = self._call(lambda: DynamicClient(self.api, cache_file=cache), "discover the API")
+        return self._dynamic
+
+    def resource(self, api_version: str, kind: str):
+        key = (api_version, kind)
+        if key not in self._resources:
+            from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+            try:
+                self._resources[key] = self.dynamic.resources.get(api_version=api_version, kind=kind)
+            except ResourceNotFoundError:
+                self.dynamic.resources.invalidate_cache()
+                try:
+                    self._resources[key] = self.dynamic.resources.get(api_version=api_version, kind=kind)
+                except ResourceNotFoundError:
+                    raise ClusterError(f"the cluster does not serve {kind} ({api_version}); "
+                                       "install its CRD first (spiderpool install-crds)", reason="NoKind") from None
+        return self._resources[key]
+
+    def forget_discovery(self) -> None:
+        """Drop cached discovery (after installing CRDs, say)."""
+        if self._dynamic is not None:
+            self._dynamic.resources.invalidate_cache()
+        self._resources.clear()
+
+    @property
+    def server(self) -> str:
+        return self.api.configuration.host
+
+    def serves(self, api_version: str, kind: str) -> bool:
+        try:
+            self.resource(api_version, kind)
+            return True
+        except ClusterError:
+            return False
+
+    # -- reads ---------------------------------------------------------------------
+
+    def get(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        resource = self.resource(obj["apiVersion"], obj["kind"])
+        meta = obj["metadata"]
+        try:
+            return self._call(lambda: resource.get(name=meta["name"], namespace=meta.get("namespace")).to_dict(),
+                              _ref(obj))
+        except NotFound:
+            return None
+
+    def list(self, api_version: str, kind: str, *, label_selector: str | None = None) -> list[dict[str, Any]]:
+        resource = self.resource(api_version, kind)
+        result = self._call(lambda: resource.get(label_selector=label_selector).to_dict(), f"list {kind}")
+        items = result.get("items") or []
+        for item in items:  # list items come without apiVersion/kind
+            item.setdefault("apiVersion", api_version)
+            item.setdefault("kind", kind)
+        return items
+
+    # -- writes --------------------------------------------------------------------
+
+    def apply(self, obj: dict[str, Any], *, force: bool = False, dry_run: bool = False) -> dict[str, Any]:
+        resource = self.resource(obj["apiVersion"], obj["kind"])
+        meta = obj["metadata"]
+        self.writes += 0 if dry_run else 1
+        return self._call(lambda: resource.server_side_apply(
+            body=obj, name=meta["name"], namespace=meta.get("namespace"), field_manager=FIELD_MANAGER,
+            force_conflicts=force, dry_run="All" if dry_run else None).to_dict(), _ref(obj))
+
+    def merge_patch(self, obj: dict[str, Any], patch: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        resource = self.resource(obj["apiVersion"], obj["kind"])
+        meta = obj["metadata"]
+        self.writes += 0 if dry_run else 1
+        return self._call(lambda: resource.patch(
+            body=patch, name=meta["name"], namespace=meta.get("namespace"), content_type="application/merge-patch+json",
+            field_manager=FIELD_MANAGER, dry_run="All" if dry_run else None).to_dict(), _ref(obj))
+
+    def update_status(self, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+        resource = self.resource(obj["apiVersion"], obj["kind"])
+        meta = obj["metadata"]
+        self.writes += 1
+        return self._call(lambda: resource.status.patch(
+            body={"status": status}, name=meta["name"], namespace=meta.get("namespace"),
+            content_type="application/merge-patch+json", field_manager=FIELD_MANAGER).to_dict(), f"{_ref(obj)} status")
+
+    def delete(self, obj: dict[str, Any], *, dry_run: bool = False) -> None:
+        resource = self.resource(obj["apiVersion"], obj["kind"])
+        meta = obj["metadata"]
+        self.writes += 0 if dry_run else 1
+        try:
+            self._call(lambda: resource.delete(name=meta["name"], namespace=meta.get("namespace"),
+                                               dry_run="All" if dry_run else None), _ref(obj))
+        except NotFound:
+            pass  # already gone: the outcome we wanted
+
+    # -- retries and error translation ---------------------------------------------
+
+    def _call(self, request: Callable[[], Any], what: str) -> Any:
+        deadline = time.monotonic() + self.retry.budget_seconds
+        delay = self.retry.first_delay
+        while True:
+            try:
+                return request()
+            except Exception as exc:  # noqa: BLE001 - translated below, never leaked
+                error = _translate(exc, what)
+                if not _retryable(error) or time.monotonic() + delay > deadline:
+                    raise error from None
+            self.retry.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, self.retry.max_delay)
+
+
+def _retryable(error: ClusterError) -> bool:
+    if isinstance(error, (NotFound, ApplyConflict)):
+        return False
+    return error.status is None and error.reason == "Unreachable" or error.status in RETRYABLE_STATUS
+
+
+def _translate(exc: Exception, what: str) -> ClusterError:
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.dynamic.exceptions import DynamicApiError
+    from urllib3.exceptions import HTTPError as Urllib3Error
+
+    if isinstance(exc, (ApiException, DynamicApiError)):
+        status = getattr(exc, "status", None)
+        body = getattr(exc, "body", None)
+        message, reason = _server_message(body, getattr(exc, "reason", ""))
+        if status == 404:
+            return NotFound(f"{what}: not found", status=404, reason="NotFound")
+        if status == 409 and "apply failed" in message.lower():
+            return ApplyConflict(f"{what}: {message}", status=409, reason="Conflict")
+        return ClusterError(f"{what}: the API server answered {status} {reason}: {message}", status=status,
+                            reason=reason)
+    if isinstance(exc, (Urllib3Error, ConnectionError, TimeoutError, OSError)):
+        return ClusterError(f"{what}: cannot reach the API server: {exc}", reason="Unreachable")
+    if isinstance(exc, ClusterError):
+        return exc
+    raise exc
+
+
+def _server_message(body: Any, fallback: str) -> tuple[str, str]:
+    if isinstance(body, (bytes, bytearray)):
+        body = body.decode("utf-8", "replace")
+    try:
+        status = json.loads(body) if isinstance(body, str) else {}
+    except ValueError:
+        return (body or fallback or "").strip(), fallback
+    return status.get("message") or fallback, status.get("reason") or fallback
+
+
+def _ref(obj: dict[str, Any]) -> str:
+    meta = obj["metadata"]
+    name = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
+    return f"{obj['kind']} {name}"
+
+
+def connect(*, kubeconfig: str | None = None, context: str | None = None,
+            retry: RetryPolicy | None = None) -> Cluster:
+    """A Cluster from a kubeconfig (explicit, $KUBECONFIG, ~/.kube/config) or in-cluster config."""
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        path = kubeconfig or os.environ.get("KUBECONFIG")
+        if path or os.path.exists(os.path.expanduser("~/.kube/config")) or context:
+            api = config.new_client_from_config(config_file=path, context=context)
+        else:
+            config.load_incluster_config()
+            api = client.ApiClient()
+    except (ConfigException, OSError, ValueError, TypeError) as exc:
+        raise ClusterError(f"cannot load cluster access: {exc}", reason="Config") from None
+    return Cluster(api, retry=retry or RetryPolicy())
+
+
+def kinds(objects: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
+    seen: dict[tuple[str, str], None] = {}
+    for obj in objects:
+        seen.setdefault((obj["apiVersion"], obj["kind"]), None)
+    return list(seen)

@@ -1,0 +1,98 @@
+"""How NetworkSync status reads: a kubectl-style table, one spec's details, and JSON.
+
+Returns strings and plain dicts; the CLI prints them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+Object = dict[str, Any]
+
+
+def _condition(sync: Object, type_: str) -> Object:
+    return next((c for c in (sync.get("status") or {}).get("conditions") or [] if c.get("type") == type_), {})
+
+
+def ready(sync: Object) -> bool:
+    return _condition(sync, "Ready").get("status") == "True"
+
+
+def _age(stamp: str | None) -> str:
+    if not stamp:
+        return "-"
+    try:
+        then = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return "-"
+    seconds = max(0, int((datetime.now(timezone.utc) - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _short(revision: str | None) -> str:
+    if not revision:
+        return "-"
+    return revision[:19] if revision.startswith("sha256:") else revision[:12]
+
+
+def summary(sync: Object) -> Object:
+    status = sync.get("status") or {}
+    condition = _condition(sync, "Ready")
+    return {
+        "name": sync["metadata"]["name"],
+        "ready": condition.get("status", "Unknown"),
+        "reason": condition.get("reason", ""),
+        "message": condition.get("message", ""),
+        "revision": status.get("revision"),
+        "objects": status.get("inventoryCount", 0),
+        "lastApply": (status.get("lastApply") or {}).get("finishedAt"),
+        "drift": status.get("drift") or [],
+        "history": status.get("history") or [],
+    }
+
+
+def _columns(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "".join("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n" for r in rows)
+
+
+def table(syncs: list[Object]) -> str:
+    if not syncs:
+        return "No NetworkSync found: no spec has been applied to this cluster yet.\n"
+    rows = [["NAME", "READY", "REASON", "REVISION", "OBJECTS", "DRIFT", "LAST-APPLY", "MESSAGE"]]
+    for sync in sorted(syncs, key=lambda s: s["metadata"]["name"]):
+        s = summary(sync)
+        rows.append([s["name"], s["ready"], s["reason"] or "-", _short(s["revision"]), str(s["objects"]),
+                     str(len(s["drift"])), _age(s["lastApply"]), (s["message"] or "")[:60]])
+    return _columns(rows)
+
+
+def details(sync: Object) -> str:
+    s = summary(sync)
+    status = sync.get("status") or {}
+    lines = [f"NetworkSpec:  {s['name']}", f"Ready:        {s['ready']} ({s['reason']}) {s['message']}",
+             f"Revision:     {s['revision'] or '-'}", f"Objects:      {s['objects']}",
+             f"Last apply:   {(status.get('lastApply') or {}).get('result', '-')} {_age(s['lastApply'])} ago"]
+    if s["drift"]:
+        lines += ["", "Drift (changed in the cluster, not in the spec):"]
+        for d in s["drift"]:
+            where = f"{d['kind']} {d.get('namespace') + '/' if d.get('namespace') else ''}{d['name']}"
+            lines.append(f"  ~ {where} {d['field']}: live {d.get('live')!r}, spec {d.get('desired')!r}")
+    changed = [o for o in (status.get("lastApply") or {}).get("objects") or [] if o["action"] != "unchanged"]
+    if changed:
+        lines += ["", "Last apply:"]
+        for o in changed:
+            where = f"{o.get('namespace') + '/' if o.get('namespace') else ''}{o['name']}"
+            lines.append(f"  {o['action']:9} {o['kind']} {where}" + (f": {o['message']}" if o.get("message") else ""))
+    if s["history"]:
+        lines += ["", "History:"]
+        rows = [["REVISION", "RESULT", "FINISHED", "COUNTS"]]
+        for h in s["history"]:
+            counts = ", ".join(f"{n} {a}" for a, n in sorted((h.get("counts") or {}).items()))
+            rows.append([_short(h.get("revision")), h.get("result", "-"), h.get("finishedAt", "-"), counts])
+        lines += ["  " + line for line in _columns(rows).splitlines()]
+    return "\n".join(lines) + "\n"

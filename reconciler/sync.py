@@ -1,0 +1,86 @@
+"""One reconcile of a spec against a cluster: apply it and record the outcome.
+
+Glue between the pure parts (pipeline, plan, syncstatus) and the cluster
+adapter: render, apply, then create/update the spec's NetworkSync — skipped when
+nothing changed and the recorded status already says so, so a no-op apply makes
+no write at all. Also installs the project's CRDs.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import schemas
+
+from . import gitinfo, syncstatus
+from .apply import ApplyOptions, ApplyResult, apply
+from .kube import Cluster, ClusterError
+from .pipeline import ValidSpec, render_valid
+
+CRD_API = "apiextensions.k8s.io/v1"
+
+
+def revision_of(path: str, rendered: list[dict]) -> str:
+    return gitinfo.clean_commit(path) or syncstatus.digest_revision(rendered)
+
+
+def reconcile(cluster: Cluster, valid: ValidSpec, *, path: str, options: ApplyOptions) -> ApplyResult:
+    spec = valid.spec
+    rendered = render_valid(valid)
+    started = syncstatus.now()
+    revision = revision_of(path, rendered)
+    options = ApplyOptions(dry_run=options.dry_run, adopt=options.adopt, allow_empty=options.allow_empty,
+                           self_heal=options.self_heal or spec.self_heal, prune=spec.prune)
+    writes_before = cluster.writes
+    result = apply(cluster, rendered, spec_name=spec.name, options=options)
+    if not options.dry_run and cluster.serves(syncstatus.API_VERSION, syncstatus.KIND):
+        _record(cluster, valid, path=path, result=result, revision=revision, started=started, options=options,
+                wrote=cluster.writes > writes_before)
+    return result
+
+
+def _record(cluster: Cluster, valid: ValidSpec, *, path: str, result: ApplyResult, revision: str, started: str,
+            options: ApplyOptions, wrote: bool) -> None:
+    spec = valid.spec
+    desired = syncstatus.sync_object(spec.name, source_path=str(path), prune=options.prune,
+                                     self_heal=options.self_heal)
+    live = cluster.get(desired)
+    if live is None or live.get("spec") != desired["spec"]:
+        live = cluster.apply(desired, force=True)
+    previous = live.get("status")
+    status = syncstatus.build_status(result, revision=revision, generation=int(live["metadata"].get("generation", 1)),
+                                     previous=previous, started=started, finished=syncstatus.now())
+    if not syncstatus.is_noop(status, previous, wrote=wrote):
+        cluster.update_status(live, status)
+
+
+def install_crds(cluster: Cluster, *, dry_run: bool = False, wait_seconds: float = 60.0,
+                 progress=lambda line: None) -> list[str]:
+    """Server-side apply every CRD in schemas/crds, then wait until each is Established."""
+    from ruamel.yaml import YAML
+
+    names = []
+    for path in schemas.crd_paths():
+        crd: dict[str, Any] = YAML(typ="safe", pure=False).load(path.read_text())
+        existing = cluster.get(crd)
+        cluster.apply(crd, force=True, dry_run=dry_run)
+        names.append(crd["metadata"]["name"])
+        progress(f"{'would install' if dry_run else 'installed' if existing is None else 'updated'} "
+                 f"CustomResourceDefinition {crd['metadata']['name']}")
+    if dry_run:
+        return names
+    deadline = time.monotonic() + wait_seconds
+    pending = list(names)
+    while pending:
+        probe = {"apiVersion": CRD_API, "kind": "CustomResourceDefinition", "metadata": {"name": pending[0]}}
+        live = cluster.get(probe) or {}
+        conditions = (live.get("status") or {}).get("conditions") or []
+        if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
+            pending.pop(0)
+            continue
+        if time.monotonic() > deadline:
+            raise ClusterError(f"CustomResourceDefinition {pending[0]} is not Established after {wait_seconds:.0f}s")
+        time.sleep(0.2)
+    cluster.forget_discovery()
+    return names
