@@ -18,7 +18,7 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 
 
-def generate(path: Path, subnets: int, pools: int) -> None:
+def generate(path: Path, subnets: int, pools: int, *, calico: bool = True) -> None:
     """Subnets are /20s inside 10.0.0.0/8; each gets pools/subnets non-overlapping pools."""
     per = max(1, pools // subnets)
     lines = ["apiVersion: gitops.spidernet.io/v1alpha1", "kind: NetworkSpec", "metadata:", "  name: bench",
@@ -33,7 +33,7 @@ def generate(path: Path, subnets: int, pools: int) -> None:
         a = lambda off: ".".join(str((base + off) >> s & 255) for s in (24, 16, 8, 0))  # noqa: E731
         lines += [f"    - name: subnet-{i}", f"      subnet: {a(0)}/20", f"      ips: [{a(16)}-{a(4000)}]",
                   f"      gateway: {a(1)}", f"      routes: [{{dst: 172.16.{i % 250}.0/24, gw: {a(2)}}}]"]
-        if i % 10 == 0:
+        if calico and i % 10 == 0:
             lines.append("      calicoIPPool: {blockSize: 26}")
     lines.append("  ippools:")
     for j in range(pools):

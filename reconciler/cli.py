@@ -30,6 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     cluster.add_argument("--context", default=argparse.SUPPRESS, help="kubeconfig context (default: $SPIDERPOOL_CONTEXT)")
     cluster.add_argument("-n", "--namespace", default=argparse.SUPPRESS,
                          help="namespace for namespaced objects without one (default: $SPIDERPOOL_NAMESPACE)")
+    cluster.add_argument("--retry-budget", type=float, metavar="SECONDS", default=argparse.SUPPRESS,
+                         help="how long to retry failing API requests before giving up (default: 30)")
+    cluster.add_argument("--request-timeout", type=float, metavar="SECONDS", default=argparse.SUPPRESS,
+                         help="how long one API request may take (default: 20)")
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     common.add_argument("--no-color", action="store_const", const="never", dest="color", default=argparse.SUPPRESS,
                         help="never colour the output")
@@ -77,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("--allow-empty", action="store_true",
                        help="allow a spec that renders nothing to prune everything it owns")
     apply.add_argument("--self-heal", action="store_true", help="revert hand edits of owned objects (drift)")
+    apply.add_argument("--concurrency", type=int, default=8, metavar="N",
+                       help="writes in flight at once within one dependency level (default: 8)")
     apply.add_argument("-o", "--output", choices=("text", "json"), default="text")
     apply.set_defaults(func=cmd_apply)
 
@@ -92,10 +98,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _connect(args: argparse.Namespace):
-    from .kube import connect
+    from .kube import RetryPolicy, connect
 
+    retry = RetryPolicy(budget_seconds=float(_option(args, "retry_budget", "SPIDERPOOL_RETRY_BUDGET", 30.0)),
+                        request_timeout=float(_option(args, "request_timeout", "SPIDERPOOL_REQUEST_TIMEOUT", 20.0)))
     return connect(kubeconfig=_option(args, "kubeconfig", "KUBECONFIG"),
-                   context=_option(args, "context", "SPIDERPOOL_CONTEXT"))
+                   context=_option(args, "context", "SPIDERPOOL_CONTEXT"), retry=retry)
 
 
 def _option(args: argparse.Namespace, name: str, env: str | None = None, default=None):
@@ -200,13 +208,14 @@ def cmd_apply(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     cluster = _connect(args)
     options = ApplyOptions(dry_run=args.dry_run, adopt=args.adopt, allow_empty=args.allow_empty,
-                           self_heal=args.self_heal)
+                           self_heal=args.self_heal, concurrency=args.concurrency)
     print(f"Applying NetworkSpec {valid.spec.name!r} to {cluster.server}"
           f"{' (dry run: nothing is stored)' if args.dry_run else ''} ...", file=sys.stderr)
     result = reconcile(cluster, valid, path=args.path, options=options)
     counts = {a: result.count(a) for a in APPLY_SYMBOLS if result.count(a)}
     if args.output == "json":
-        print(json.dumps({"spec": valid.spec.name, "dryRun": args.dry_run, "ok": result.ok, "writes": cluster.writes,
+        print(json.dumps({"spec": valid.spec.name, "dryRun": args.dry_run, "ok": result.ok, "error": result.error,
+                          "writes": cluster.writes,
                           "counts": counts, "objects": [
                               {"action": r.action, "kind": r.change.kind, "name": r.change.name,
                                **({"namespace": r.change.namespace} if r.change.namespace else {}),
@@ -222,6 +231,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
             print(f"\x1b[{code}m{line}\x1b[0m" if color and code else line)
         shown = ", ".join(f"{n} {a}" for a, n in counts.items()) or "nothing to do"
         print(f"Apply {'complete' if result.ok else 'FAILED'}: {shown}.")
+    if result.error:
+        print(f"spiderpool: error: {result.error}", file=sys.stderr)
     return EXIT_OK if result.ok else EXIT_ERROR
 
 

@@ -8,6 +8,7 @@ no write at all. Also installs the project's CRDs.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -30,13 +31,15 @@ def reconcile(cluster: Cluster, valid: ValidSpec, *, path: str, options: ApplyOp
     rendered = render_valid(valid)
     started = syncstatus.now()
     revision = revision_of(path, rendered)
-    options = ApplyOptions(dry_run=options.dry_run, adopt=options.adopt, allow_empty=options.allow_empty,
-                           self_heal=options.self_heal or spec.self_heal, prune=spec.prune)
+    options = dataclasses.replace(options, self_heal=options.self_heal or spec.self_heal, prune=spec.prune)
     writes_before = cluster.writes
     result = apply(cluster, rendered, spec_name=spec.name, options=options)
     if not options.dry_run and cluster.serves(syncstatus.API_VERSION, syncstatus.KIND):
-        _record(cluster, valid, path=path, result=result, revision=revision, started=started, options=options,
-                wrote=cluster.writes > writes_before)
+        try:
+            _record(cluster, valid, path=path, result=result, revision=revision, started=started, options=options,
+                    wrote=cluster.writes > writes_before)
+        except ClusterError as exc:  # the objects' outcome stands; say that the record of it failed
+            result.error = f"could not record the result in NetworkSync {spec.name}: {exc}"
     return result
 
 
