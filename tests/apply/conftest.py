@@ -1,0 +1,59 @@
+"""A test API server with the project's CRDs installed, and helpers to run the CLI against it."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+
+from reconciler.cli import main
+from reconciler.kube import RetryPolicy, connect
+from reconciler.sync import install_crds
+from tests.conftest import REPO
+from tests.kubeapi.fixtures import kubeapi  # noqa: F401  (fixture)
+
+
+CALICO_CRDS = REPO.parent / "shared" / "upstream" / "crds"
+
+
+@pytest.fixture
+def cluster(kubeapi):  # noqa: F811
+    """The server with our CRDs (and Calico's IPPool CRDs, standing in for Calico) Established; stats reset."""
+    install_crds(connect(kubeconfig=str(kubeapi.kubeconfig)))
+    for name in ("projectcalico.org_ippools.yaml", "crd.projectcalico.org_ippools.yaml"):
+        if (CALICO_CRDS / name).exists():
+            kubeapi.create(yaml.safe_load((CALICO_CRDS / name).read_text()))
+    kubeapi.stats.reset()
+    return kubeapi
+
+
+@pytest.fixture
+def cli(cluster, capsys, monkeypatch):
+    """cli(*args) -> (exit code, stdout, stderr) of `spiderpool` in-process, against `cluster`."""
+    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+
+    def run(*args):
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture
+def spec_copy(tmp_path):
+    """spec_copy(example) -> a copy of an example directory that a test may edit."""
+
+    def copy(example):
+        from tests.conftest import EXAMPLES
+
+        target = tmp_path / example
+        shutil.copytree(EXAMPLES / example, target)
+        return target
+
+    return copy
+
+
+def fast_retry():
+    return RetryPolicy(budget_seconds=2.0, first_delay=0.01, max_delay=0.05)
