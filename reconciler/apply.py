@@ -2,8 +2,9 @@
 
     live  = every object of the kinds we render (one LIST per kind)
     plan  = make_plan(rendered + digests, live)            (pure, see plan.py)
-    refuse before any write: missing CRDs, conflicts without --adopt,
-                             an empty spec that would prune everything
+    every create/update is first sent as a server-side dry run
+    refuse before any write: missing CRDs, conflicts without --adopt, objects the
+                             server would reject, an empty spec that would prune everything
     write creates/updates in order  SpiderSubnet -> SpiderIPPool / SpiderReservedIP
                                     -> SpiderCoordinator -> NAD -> Calico IPPool
     prune in reverse order; a pool or subnet still holding IPs is disabled and
@@ -15,6 +16,7 @@ converges with nothing duplicated; unchanged objects are not written at all.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -64,6 +66,9 @@ class ApplyResult:
         return sum(1 for r in self.results if r.action == action)
 
 
+REFUSALS = {400, 403, 409, 422}  # what a dry run answers when the server would not take the object
+
+
 class ApplyRefused(ClusterError):
     """Apply stopped before writing anything; the message says why."""
 
@@ -82,7 +87,8 @@ def live_objects(cluster: Cluster, desired: list[Object], spec_name: str) -> lis
     return live
 
 
-def plan_live(cluster: Cluster, rendered: list[Object], *, spec_name: str, prune: bool) -> tuple[Plan, list[Object]]:
+def plan_live(cluster: Cluster, rendered: list[Object], *, spec_name: str, prune: bool,
+              concurrency: int = 8) -> tuple[Plan, list[Object]]:
     desired = [with_digest(o) for o in rendered]
     missing = [f"{kind} ({api})" for api, kind in dict.fromkeys((o["apiVersion"], o["kind"]) for o in desired)
                if not cluster.serves(api, kind)]
@@ -90,11 +96,42 @@ def plan_live(cluster: Cluster, rendered: list[Object], *, spec_name: str, prune
         raise ApplyRefused("the cluster does not serve " + ", ".join(missing) +
                            "; install the CRDs first (spiderpool install-crds)", reason="NoKind")
     live = live_objects(cluster, desired, spec_name)
-    return make_plan(desired, live, spec_name=spec_name, prune=prune), live
+    plan = make_plan(desired, live, spec_name=spec_name, prune=prune)
+    _verify_with_dry_run(cluster, plan, desired, concurrency=concurrency)
+    return plan, live
+
+
+def _verify_with_dry_run(cluster: Cluster, plan: Plan, desired: list[Object], *, concurrency: int) -> None:
+    """Send every create/update as a server-side dry run: what the server (its schemas, its
+    webhooks) would refuse shows in the plan as `rejected`, before anything is written."""
+    by_id = {identity(o): o for o in desired}
+    pending = [i for i, c in enumerate(plan.changes) if c.action in ("create", "update", "drift")]
+
+    def check(index: int) -> tuple[int, str]:
+        change = plan.changes[index]
+        key = (change.api_version.rpartition("/")[0], change.kind, change.namespace or "", change.name)
+        try:
+            cluster.apply(by_id[key], force=True, dry_run=True)
+            return index, ""
+        except ClusterError as exc:
+            if exc.status in REFUSALS:
+                return index, str(exc)
+            raise  # the server failing (5xx, unreachable) is not a verdict on the object
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        for index, problem in pool.map(check, pending):
+            if problem:
+                plan.changes[index] = dataclasses.replace(plan.changes[index], action="rejected", reason=problem)
 
 
 def apply(cluster: Cluster, rendered: list[Object], *, spec_name: str, options: ApplyOptions) -> ApplyResult:
-    plan, live = plan_live(cluster, rendered, spec_name=spec_name, prune=options.prune)
+    plan, live = plan_live(cluster, rendered, spec_name=spec_name, prune=options.prune,
+                           concurrency=options.concurrency)
+    rejected = [c for c in plan.changes if c.action == "rejected"]
+    if rejected:
+        raise ApplyRefused(f"the API server would refuse {len(rejected)} object(s); nothing was applied: " +
+                           "; ".join(c.reason for c in rejected[:3]) + (" ..." if len(rejected) > 3 else ""),
+                           reason="Invalid")
     owned_live = [o for o in live if (o.get("metadata", {}).get("labels") or {}).get(SPEC_LABEL) == spec_name]
     if not rendered and owned_live and options.prune and not options.allow_empty:
         raise ApplyRefused(f"the spec renders no objects: applying it would delete all {len(owned_live)} objects "

@@ -183,6 +183,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         sys.stdout.write(planview.render_json(plan, against=against))
     else:
         sys.stdout.write(planview.render_text(plan, against=against, color=_color(args, sys.stdout)))
+    if plan.rejected:
+        print(f"spiderpool: error: the API server would refuse {len(plan.rejected)} object(s): "
+              + "; ".join(c.reason for c in plan.rejected[:3]), file=sys.stderr)
+        return EXIT_ERROR
     if plan.conflicts:
         print(f"spiderpool: error: {len(plan.conflicts)} object(s) in the way that this spec does not own: "
               + ", ".join(c.ref for c in plan.conflicts[:5]) + (" ..." if len(plan.conflicts) > 5 else ""),

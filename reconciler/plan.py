@@ -35,7 +35,7 @@ from .render import MANAGED_BY, MANAGER, SOURCE_ANNOTATION, SPEC_LABEL, object_s
 FIELD_MANAGER = "spiderpool-gitops"  # the one server-side apply field manager of this tool
 
 Object = dict[str, Any]
-ACTIONS = ("create", "update", "drift", "delete", "unchanged", "conflict", "orphan")
+ACTIONS = ("create", "update", "drift", "delete", "unchanged", "conflict", "rejected", "orphan")
 DIGEST_ANNOTATION = "gitops.spidernet.io/applied-digest"
 # Written with every object, never a reason to write one: a comment added above a pool
 # moves its source line, and that alone must not make a plan (or Argo CD) report a change.
@@ -87,6 +87,11 @@ class Plan:
     @property
     def conflicts(self) -> list[Change]:
         return [c for c in self.changes if c.action == "conflict"]
+
+    @property
+    def rejected(self) -> list[Change]:
+        """Changes a server-side dry run refused (live plans only)."""
+        return [c for c in self.changes if c.action == "rejected"]
 
 
 def identity(obj: Object) -> tuple[str, str, str, str]:

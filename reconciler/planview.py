@@ -10,11 +10,14 @@ from typing import Any
 
 from .plan import MISSING, Change, FieldChange, Plan
 
-SYMBOLS = {"create": "+", "update": "~", "drift": "~", "delete": "-", "unchanged": "=", "conflict": "!", "orphan": "?"}
-COLORS = {"create": "32", "update": "33", "drift": "35", "delete": "31", "unchanged": "2", "conflict": "1;31", "orphan": "35"}
+SYMBOLS = {"create": "+", "update": "~", "drift": "~", "delete": "-", "unchanged": "=", "conflict": "!", "rejected": "!",
+           "orphan": "?"}
+COLORS = {"create": "32", "update": "33", "drift": "35", "delete": "31", "unchanged": "2", "conflict": "1;31", "rejected": "1;31",
+          "orphan": "35"}
 VERBS = {"create": "will be created", "update": "will be updated in place", "drift": "has DRIFTED",
          "delete": "will be deleted",
-         "unchanged": "unchanged", "conflict": "CONFLICT", "orphan": "not in the spec any more"}
+         "unchanged": "unchanged", "conflict": "CONFLICT", "rejected": "REJECTED by the API server",
+         "orphan": "not in the spec any more"}
 
 
 def _paint(text: str, action: str, color: bool) -> str:
@@ -85,7 +88,7 @@ def render_json(plan: Plan, *, against: str) -> str:
         "spec": plan.spec_name,
         "against": against,
         "summary": {"add": plan.count("create"), "change": plan.count("update"), "destroy": plan.count("delete"),
-                    "drift": plan.count("drift"), "unchanged": plan.count("unchanged"), "conflict": plan.count("conflict"),
+                    "drift": plan.count("drift"), "unchanged": plan.count("unchanged"), "conflict": plan.count("conflict"), "rejected": plan.count("rejected"),
                     "orphan": plan.count("orphan")},
         "changes": [change(c) for c in plan.changes],
     }

@@ -28,13 +28,15 @@ def test_conflicts_and_server_errors_are_retried(cli, cluster):
 
 
 def test_errors_that_outlast_the_budget_are_reported_with_the_object_and_the_server_message(cli, cluster):
+    """Persistent 500s: the dry runs of the plan fail, so nothing is written at all."""
     cluster.faults.fail_next(10_000, kind="error", verbs={"patch"})
     code, out, err = cli("--retry-budget", "0.3", "apply", EXAMPLE)
-    assert code == 1
-    assert "Apply FAILED" in out
-    assert "! SpiderSubnet subnet-6 failed: SpiderSubnet subnet-6: the API server answered 500" in out
+    assert code == 1 and cluster.stats.writes == 0  # the dry runs failed first: nothing was written
+    assert err.splitlines()[-1].startswith("spiderpool: error: ")
+    assert "the API server answered 500 InternalError: Internal error occurred: injected fault" in err
+    assert any(f"{kind} " in err for kind in ("SpiderSubnet", "SpiderIPPool", "SpiderReservedIP",
+                                              "NetworkAttachmentDefinition"))
     cluster.faults.reset()
-    assert "could not record the result in NetworkSync cross-zone" in err
     code, out, _ = cli("status", "-o", "json")
     assert all(item["ready"] != "True" for item in json.loads(out)["items"])  # never recorded as Ready
 
@@ -81,3 +83,68 @@ def test_an_apply_killed_midway_converges_on_the_next_run(cluster):
     again = subprocess.run([sys.executable, "-m", "reconciler", "plan", str(EXAMPLE), "--detailed-exitcode"],
                            cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert again.returncode == 0, again.stdout
+
+
+def test_objects_the_server_would_refuse_stop_the_apply_before_any_write(cli, cluster):
+    # A stricter SpiderIPPool schema on this server (as an admission policy might be):
+    # pools may not name a gateway. Our own validation accepts the spec; the server does not.
+    import copy
+
+    import schemas
+    from ruamel.yaml import YAML
+
+    path = next(p for p in schemas.crd_paths() if p.name.endswith("spiderippools.yaml"))
+    crd = YAML(typ="safe").load(path.read_text())
+    strict = copy.deepcopy(crd)
+    spec_schema = strict["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    spec_schema["properties"]["gateway"]["maxLength"] = 0
+    from kubernetes import client
+
+    from tests.kubeapi.fixtures import api_client_for
+
+    api = api_client_for(cluster)
+    live = client.ApiextensionsV1Api(api).read_custom_resource_definition(crd["metadata"]["name"]).to_dict()
+    strict["metadata"]["resourceVersion"] = live["metadata"]["resource_version"]
+    client.ApiextensionsV1Api(api).replace_custom_resource_definition(crd["metadata"]["name"], strict)
+    api.close()
+    cluster.stats.reset()
+
+    code, out, err = cli("plan", EXAMPLE)
+    assert code == 1
+    assert "! SpiderIPPool test-ippool-6 REJECTED by the API server" in out
+    code, out, err = cli("apply", EXAMPLE)
+    assert code == 1 and cluster.stats.writes == 0
+    assert "the API server would refuse 2 object(s); nothing was applied" in err
+    assert "spec.gateway" in err
+
+
+def test_a_request_that_hangs_times_out_and_is_reported(cli, cluster):
+    cluster.faults.fail_next(10_000, kind="slow", seconds=3.0, verbs={"patch"})
+    started = time.monotonic()
+    code, out, err = cli("--request-timeout", "0.3", "--retry-budget", "0.5", "apply", EXAMPLE)
+    assert code == 1 and time.monotonic() - started < 30
+    assert "cannot reach the API server" in err and "timed out" in err.lower()
+
+
+def test_failures_during_the_writes_are_reported_per_object_and_recorded(cli, cluster, monkeypatch):
+    """Writes that fail after the dry runs passed: each object's outcome is shown and the
+    NetworkSync says Stalled."""
+    from reconciler import kube
+
+    real_apply = kube.Cluster.apply
+
+    def flaky(self, obj, *, force=False, dry_run=False):
+        if not dry_run and obj["kind"] == "SpiderReservedIP":
+            raise kube.ClusterError(f"SpiderReservedIP {obj['metadata']['name']}: the API server answered 500 "
+                                    "InternalError: disk full", status=500)
+        return real_apply(self, obj, force=force, dry_run=dry_run)
+
+    monkeypatch.setattr(kube.Cluster, "apply", flaky)
+    code, out, err = cli("apply", EXAMPLE)
+    assert code == 1
+    assert "! SpiderReservedIP routers failed: SpiderReservedIP routers: the API server answered 500" in out
+    assert "Apply FAILED: 5 created, 1 failed." in out
+    monkeypatch.undo()
+    sync = cluster.get("networksyncs.gitops.spidernet.io", "cross-zone")
+    conditions = {c["type"]: (c["status"], c["reason"]) for c in sync["status"]["conditions"]}
+    assert conditions["Ready"] == ("False", "ApplyFailed") and conditions["Stalled"][0] == "True"
