@@ -34,6 +34,22 @@ def _address(text: str) -> tuple[int, int]:
         raise ValueError(f"{text!r} is not an IP address") from None
 
 
+def address_key(text: str) -> tuple[int, int, str]:
+    """(version, integer, canonical text) of an IP string, without building netaddr objects.
+
+    For hot loops (a pool's allocation records are thousands of IP keys).
+    """
+    version, value = _address(text)
+    return version, value, format_ip(value, version)
+
+
+def format_ip(value: int, version: int) -> str:
+    """The canonical text of an address given as an integer (RFC 5952 for IPv6)."""
+    if version == 6:
+        return socket.inet_ntop(socket.AF_INET6, value.to_bytes(16, "big"))
+    return socket.inet_ntop(socket.AF_INET, value.to_bytes(4, "big"))
+
+
 def parse_ip(text: str) -> IPAddress:
     version, value = _address(text)
     return IPAddress(value, version)
