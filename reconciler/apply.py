@@ -108,10 +108,8 @@ def _verify_with_dry_run(cluster: Cluster, plan: Plan, desired: list[Object], *,
     pending = [i for i, c in enumerate(plan.changes) if c.action in ("create", "update", "drift")]
 
     def check(index: int) -> tuple[int, str]:
-        change = plan.changes[index]
-        key = (change.api_version.rpartition("/")[0], change.kind, change.namespace or "", change.name)
         try:
-            cluster.apply(by_id[key], force=True, dry_run=True)
+            cluster.apply(by_id[plan.changes[index].key], force=True, dry_run=True)
             return index, ""
         except ClusterError as exc:
             if exc.status in REFUSALS:
@@ -146,8 +144,7 @@ def apply(cluster: Cluster, rendered: list[Object], *, spec_name: str, options: 
     result = ApplyResult(plan)
 
     def carry_out(change: Change) -> ObjectResult:
-        key = (change.api_version.rpartition("/")[0], change.kind, change.namespace or "", change.name)
-        return _carry_out(cluster, change, desired.get(key), live_by_id.get(key), options)
+        return _carry_out(cluster, change, desired.get(change.key), live_by_id.get(change.key), options)
 
     # One dependency level at a time (all subnets before any pool, ...); inside a level the
     # writes are independent, so they go out concurrently: on a real cluster a write is a

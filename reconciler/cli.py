@@ -94,6 +94,14 @@ def _parser() -> argparse.ArgumentParser:
     crds = sub.add_parser("install-crds", parents=[common], help="install this project's CRDs into the cluster")
     crds.add_argument("--dry-run", action="store_true")
     crds.set_defaults(func=cmd_install_crds)
+
+    cni = sub.add_parser("install-cni", help="write the CNI plugin executables into the runtime's plugin dir",
+                         description="Write each CNI plugin as a standalone script run by this Python with -IS.")
+    cni.add_argument("--dest", default="/opt/cni/bin", metavar="DIR", help="plugin directory (default: /opt/cni/bin)")
+    cni.add_argument("--python", metavar="PATH",
+                     help="interpreter for the scripts' shebang, as the node sees it (default: this one, outside "
+                          "any virtualenv)")
+    cni.set_defaults(func=cmd_install_cni)
     return parser
 
 
@@ -266,6 +274,19 @@ def cmd_install_crds(args: argparse.Namespace) -> int:
     cluster = _connect(args)
     names = install_crds(cluster, dry_run=args.dry_run, progress=lambda line: print(line, file=sys.stderr))
     print(f"{len(names)} CustomResourceDefinitions {'checked (dry run)' if args.dry_run else 'installed and Established'}.")
+    return EXIT_OK
+
+
+def cmd_install_cni(args: argparse.Namespace) -> int:
+    from cni.install import InstallError, install
+
+    try:
+        written = install(args.dest, interpreter=args.python)
+    except InstallError as exc:
+        print(f"spiderpool: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    for item in written:
+        print(f"{'installed' if item.changed else 'unchanged'} {item.path}")
     return EXIT_OK
 
 

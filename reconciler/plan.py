@@ -71,6 +71,11 @@ class Change:
     def ref(self) -> str:
         return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
 
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """The object's `identity()`."""
+        return self.api_version.rpartition("/")[0], self.kind, self.namespace or "", self.name
+
 
 @dataclass
 class Plan:
