@@ -102,6 +102,36 @@ def _parser() -> argparse.ArgumentParser:
                      help="interpreter for the scripts' shebang, as the node sees it (default: this one, outside "
                           "any virtualenv)")
     cni.set_defaults(func=cmd_install_cni)
+
+    agent = sub.add_parser("agent", parents=[common], help="run the node agent (the IPAM plugin's backend)",
+                           description="Serve the spiderpool CNI plugin on a unix socket from a watched cache.")
+    agent.add_argument("--node", default=os.environ.get("NODE_NAME"), required=not os.environ.get("NODE_NAME"),
+                       help="this node's name (default: $NODE_NAME)")
+    agent.add_argument("--socket", default="/var/run/spidernet/spiderpool.sock", metavar="PATH",
+                       help="unix socket to serve (default: /var/run/spidernet/spiderpool.sock)")
+    agent.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    agent.set_defaults(func=cmd_agent)
+
+    controller = sub.add_parser("controller", parents=[common], help="run the in-cluster IP garbage collector",
+                                description="Release pool records whose pod is gone, finished or re-created, after "
+                                            "they have looked leaked for --gc-grace seconds.")
+    controller.add_argument("--gc-interval", type=float, default=120.0, metavar="S",
+                            help="seconds between full passes (default: 120)")
+    controller.add_argument("--gc-grace", type=float, default=30.0, metavar="S",
+                            help="seconds a record must look leaked before it is released (default: 30)")
+    controller.add_argument("--once", action="store_true", help="run passes until nothing is pending, then exit")
+    controller.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    controller.set_defaults(func=cmd_controller)
+
+    ipam = sub.add_parser("ipam", parents=[common], help="IP allocation views: pools, subnets, endpoints, check")
+    views = ipam.add_subparsers(dest="view", metavar="VIEW", required=True)
+    for name, text in (("pools", "SpiderIPPools as `kubectl get sp` shows them"),
+                       ("subnets", "SpiderSubnets as `kubectl get ss` shows them"),
+                       ("endpoints", "SpiderEndpoints as `kubectl get se` shows them (all namespaces unless -n)"),
+                       ("check", "audit records against pods: duplicates, leaks, missing pods (exit 1 if any)")):
+        view = views.add_parser(name, parents=[common], help=text)
+        view.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    ipam.set_defaults(func=cmd_ipam)
     return parser
 
 
@@ -287,6 +317,82 @@ def cmd_install_cni(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     for item in written:
         print(f"{'installed' if item.changed else 'unchanged'} {item.path}")
+    return EXIT_OK
+
+
+def _cni_connect(args: argparse.Namespace):
+    from cni.kube import connect
+
+    return connect(kubeconfig=_option(args, "kubeconfig", "KUBECONFIG"),
+                   context=_option(args, "context", "SPIDERPOOL_CONTEXT"),
+                   request_timeout=float(_option(args, "request_timeout", "SPIDERPOOL_REQUEST_TIMEOUT", 10.0)))
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from cni.agent.main import run_agent
+
+    return run_agent(node=args.node, socket_path=args.socket, kubeconfig=_option(args, "kubeconfig", "KUBECONFIG"),
+                     context=_option(args, "context", "SPIDERPOOL_CONTEXT"), log_level=args.log_level)
+
+
+def cmd_controller(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from cni.agent.ipgc import IpGc
+    from cni.agent.logs import setup
+    from cni.kube import ApiError
+
+    setup(args.log_level)
+    try:
+        gc = IpGc(_cni_connect(args), interval=args.gc_interval, grace=args.gc_grace)
+        if args.once:
+            results = gc.run_until_clean()
+            released = sum(len(r.released) for r in results)
+            swept = sum(len(r.endpoints_deleted) for r in results)
+            failed = sum(len(r.failed) for r in results)
+            print(f"IP GC: {released} leaked IP(s) released, {swept} SpiderEndpoint(s) without records deleted, "
+                  f"in {len(results)} pass(es){f'; {failed} failure(s)' if failed else ''}.")
+            return EXIT_ERROR if failed else EXIT_OK
+    except ApiError as exc:
+        print(f"spiderpool: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    gc.run(stop)
+    return EXIT_OK
+
+
+def cmd_ipam(args: argparse.Namespace) -> int:
+    from cni import kube
+    from cni.agent import ipamview
+
+    views = {"pools": (kube.POOLS, ipamview.pool_rows, ipamview.render_pools),
+             "subnets": (kube.SUBNETS, ipamview.subnet_rows, ipamview.render_subnets),
+             "endpoints": (kube.ENDPOINTS, ipamview.endpoint_rows, None)}
+    namespace = _option(args, "namespace") if args.view == "endpoints" else None
+    budget = float(_option(args, "retry_budget", "SPIDERPOOL_RETRY_BUDGET", 10.0))
+    try:
+        cluster = _cni_connect(args)
+        if args.view == "check":
+            findings = ipamview.check(cluster, budget=budget)
+        else:
+            kind, to_rows, render = views[args.view]
+            rows = to_rows(ipamview.load(cluster, kind, namespace=namespace, budget=budget))
+    except kube.ApiError as exc:
+        print(f"spiderpool: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.view == "check":
+        sys.stdout.write(ipamview.findings_json(findings) if args.output == "json"
+                         else ipamview.render_findings(findings))
+        return EXIT_ERROR if findings else EXIT_OK
+    if args.output == "json":
+        print(json.dumps({"items": rows}, indent=2))
+    elif render is not None:
+        sys.stdout.write(render(rows))
+    else:
+        sys.stdout.write(ipamview.render_endpoints(rows, all_namespaces=namespace is None))
     return EXIT_OK
 
 
