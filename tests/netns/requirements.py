@@ -1,0 +1,50 @@
+"""What the data-plane tests need from the machine, and a clear skip where it is missing.
+
+These tests need root, iproute2 with `ip netns`, and Debian's containernetworking-plugins
+(`/usr/lib/cni/macvlan`, ...). CI runs as root and `.ci/run` installs both packages, so there
+they always run; `test_underlay_pods` also needs `spiderpool agent`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from .bed import REPO, reference_plugin_dir
+
+
+@functools.cache
+def missing_requirement() -> str | None:
+    """Why namespace tests cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "network namespace tests need root"
+    if shutil.which("ip") is None:
+        return "network namespace tests need iproute2 (`ip`)"
+    probe = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10)
+    if probe.returncode != 0:
+        return f"`ip netns` does not work here: {probe.stderr.strip()}"
+    plugins = reference_plugin_dir()
+    if plugins is None or not (plugins / "host-local").exists():
+        return "the reference CNI plugins are missing (apt-get install containernetworking-plugins)"
+    return None
+
+
+@functools.cache
+def missing_agent() -> str | None:
+    """Why the real `spiderpool agent` cannot be started, or None."""
+    proc = subprocess.run([sys.executable, "-m", "reconciler", "agent", "--help"], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    if proc.returncode != 0:
+        return f"`spiderpool agent` is not available: {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}"
+    return None
+
+
+def require_namespaces() -> None:
+    reason = missing_requirement()
+    if reason:
+        pytest.skip(reason)
