@@ -8,12 +8,15 @@ Beside it, in the same run and interleaved, it measures the bare interpreter
 reference `host-local` ADD (followed by an untimed DEL so its dataDir never
 fills). Prints medians, ratios, and the budget check:
 plugin ADD <= interpreter start + 15 ms.
-Usage: .venv/bin/python bench/ipam_add_latency.py [--runs 200] [--socket PATH] [--cni-version 1.0.0]
+With `--real-agent` it starts a real agent against the Kubernetes API test server, and every
+ADD is a real allocation from a pool, committed to the API.
+Usage: .venv/bin/python bench/ipam_add_latency.py [--runs 200] [--real-agent | --socket PATH] [--cni-version 1.0.0]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -30,7 +33,8 @@ from cni.install import default_interpreter, install  # noqa: E402
 from tests.cni.fake_agent import FakeAgent  # noqa: E402
 
 BUDGET_MS = 15.0
-POD_ARGS = "IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod-{i};K8S_POD_UID=00000000-0000-0000-0000-{i:012d}"
+POD_UID = "00000000-0000-0000-0000-{i:012d}"
+POD_ARGS = "IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod-{i};K8S_POD_UID={uid}"
 
 
 def timed(argv: list[str], env: dict[str, str], stdin: bytes) -> tuple[float, bytes]:
@@ -42,9 +46,13 @@ def timed(argv: list[str], env: dict[str, str], stdin: bytes) -> tuple[float, by
     return elapsed, proc.stdout
 
 
+UIDS: dict[int, str] = {}  # pod index -> the UID the API server gave it (real-agent mode)
+
+
 def runtime_env(command: str, i: int, *, cni_path: str) -> dict[str, str]:
     return {"CNI_COMMAND": command, "CNI_CONTAINERID": f"bench{i:06d}", "CNI_NETNS": f"/var/run/netns/bench-{i}",
-            "CNI_IFNAME": "net1", "CNI_PATH": cni_path, "CNI_ARGS": POD_ARGS.format(i=i)}
+            "CNI_IFNAME": "net1", "CNI_PATH": cni_path,
+            "CNI_ARGS": POD_ARGS.format(i=i, uid=UIDS.get(i, POD_UID.format(i=i)))}
 
 
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, list[float]]:
@@ -71,6 +79,41 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, list[float]]:
             for name, seconds in run.items():
                 samples[name].append(seconds)
     return samples
+
+
+@contextlib.contextmanager
+def real_agent(tmp: Path, *, pods: int):
+    """A warm real agent on node `bench-node`: API test server, CRDs, a default pool big enough,
+    the Pod objects the ADDs name, and the agent ready (/readyz)."""
+    from bench.ipam_contention import Agents
+    from reconciler.kube import connect
+    from reconciler.sync import install_crds
+    from tests.kubeapi.server import KubeAPIServer
+
+    server = KubeAPIServer(history_limit=4 * pods + 100).start()
+    agents = None
+    try:
+        kubeconfig = server.write_kubeconfig(tmp / "kubeconfig")
+        install_crds(connect(kubeconfig=str(kubeconfig)))
+        server.create({"apiVersion": "spiderpool.spidernet.io/v2beta1", "kind": "SpiderIPPool",
+                       "metadata": {"name": "bench-pool"},
+                       "spec": {"subnet": "10.96.0.0/16", "ips": ["10.96.1.0-10.96.8.255"], "gateway": "10.96.0.1",
+                                "default": True}})
+        server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}})
+        agents = Agents(1, tmp, kubeconfig)
+        for node in agents.nodes:
+            server.create({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})
+        for i in range(pods):
+            pod = server.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"pod-{i}", "namespace": "bench"},
+                                 "spec": {"nodeName": agents.nodes[0], "containers": [{"name": "c", "image": "pause"}]}})
+            UIDS[i] = pod["metadata"]["uid"]
+        agents.start_all()
+        agents.wait_ready()
+        yield agents.socket(agents.nodes[0])
+    finally:
+        if agents is not None:
+            agents.stop_all()
+        server.stop()
 
 
 def report(samples: dict[str, list[float]], args: argparse.Namespace) -> None:
@@ -100,11 +143,18 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--socket", help="a running agent's socket (default: a fake agent in a temp dir)")
+    parser.add_argument("--real-agent", action="store_true",
+                        help="start a real `spiderpool agent` against a Kubernetes API test server, with a pool "
+                             "and one Pod object per ADD: every ADD is a real allocation, committed")
     parser.add_argument("--cni-version", default="1.0.0", help="Debian's host-local speaks up to 1.0.0")
     parser.add_argument("--host-local", default="/usr/lib/cni/host-local")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ipam-bench-", dir="/tmp") as tmp:
-        if args.socket:
+        if args.real_agent:
+            with real_agent(Path(tmp), pods=args.warmup + args.runs) as socket_path:
+                args.socket = socket_path
+                samples = measure(args, Path(tmp))
+        elif args.socket:
             samples = measure(args, Path(tmp))
         else:
             args.socket = str(Path(tmp, "agent.sock"))
