@@ -35,6 +35,7 @@ from typing import Any, Callable, Protocol
 
 from cni import kube as k8s
 from cni.allocation import AllocationError, Pool, PoolChange, Record, Snapshot, StaleSnapshotError, render_status
+from cni.allocation.records import changed_records
 from cni.ipranges import RangeSet, address_key
 
 from .cache import Cache
@@ -277,19 +278,7 @@ def apply_change(pool: Pool, change: PoolChange) -> Pool:
     The group leader decides many requests on one pool version; re-encoding and
     re-parsing 5,000 records between them would cost more than the decisions.
     """
-    if change.resource_version != pool.resource_version or change.pool != pool.name:
-        raise StaleSnapshotError(f"change for {change.pool}@{change.resource_version} applied to "
-                                 f"{pool.name}@{pool.resource_version}")
-    records = dict(pool.records)
-    for record in change.remove:
-        value = address_key(record.ip)[1]
-        if value in records and records[value].uid == record.uid:
-            del records[value]
-    for record in change.add:
-        value = address_key(record.ip)[1]
-        if value in records and records[value].uid != record.uid:
-            raise StaleSnapshotError(f"{record.ip} in pool {pool.name} is already held by {records[value].pod}")
-        records[value] = record
+    records = changed_records(pool, change)
     cursor = address_key(change.cursor)[1] if change.cursor is not None else pool.cursor
     after = replace(pool, records=records, cursor=cursor)
     _carry_indexes(pool, after, change)

@@ -133,11 +133,12 @@ def encode(records: Iterable[Record], cursor: str | None) -> str:
     return json.dumps(body, separators=(",", ":"))
 
 
-def render_status(pool: "Pool", change: PoolChange) -> dict[str, Any]:
-    """The pool's new `status` after `change`, for a PUT guarded by `change.resource_version`.
+def changed_records(pool: "Pool", change: PoolChange) -> dict[int, Any]:
+    """The pool's records (address -> Record) after `change`.
 
     Removing a record that is already gone is a no-op (DEL is idempotent); adding an
-    IP held by someone else means the change was decided on another snapshot.
+    IP held by someone else, or a change decided on another version of the pool,
+    raises StaleSnapshotError.
     """
     if change.pool != pool.name or change.resource_version != pool.resource_version:
         raise StaleSnapshotError(
@@ -152,6 +153,16 @@ def render_status(pool: "Pool", change: PoolChange) -> dict[str, Any]:
         if value in records and records[value].uid != record.uid:
             raise StaleSnapshotError(f"{record.ip} in pool {pool.name} is already held by {records[value].pod}")
         records[value] = record
+    return records
+
+
+def render_status(pool: "Pool", change: PoolChange) -> dict[str, Any]:
+    """The pool's new `status` after `change`, for a PUT guarded by `change.resource_version`.
+
+    Removing a record that is already gone is a no-op (DEL is idempotent); adding an
+    IP held by someone else means the change was decided on another snapshot.
+    """
+    records = changed_records(pool, change)
     cursor = change.cursor if change.cursor is not None else pool.cursor_ip
     return {"allocatedIPs": encode(records.values(), cursor), "allocatedIPCount": len(records),
             "totalIPCount": pool.usable.size}

@@ -32,6 +32,9 @@ def test_concurrent_adds_on_one_node_share_pool_writes(cluster, objects, agents)
     objects.pool("p4", ["10.6.1.1-10.6.1.99"], default=True)
     pods = [objects.pod(f"web-{i:02d}", "worker1") for i in range(30)]
     agent = agents("worker1")
+    # The first pool update is slow, as on a busy API server: everything arriving meanwhile
+    # must queue behind it and go out together (without this the test depends on scheduling).
+    cluster.faults.fail_next(1, kind="slow", seconds=1.0, verbs={"update"})
     replies = {}
     together = threading.Barrier(len(pods))
 
@@ -46,7 +49,7 @@ def test_concurrent_adds_on_one_node_share_pool_writes(cluster, objects, agents)
         thread.join(60)
 
     assert len({r.ips[0] for r in replies.values()}) == 30
-    assert len(pool_writes(cluster)) <= 20  # status updates carried several allocations each
+    assert len(pool_writes(cluster)) <= 10  # status updates carried several allocations each
 
 
 def test_a_failed_endpoint_write_rolls_the_pool_record_back_and_says_try_again(cluster, objects, agents):
