@@ -28,6 +28,7 @@ from pathlib import Path
 # executable name -> the module whose file becomes it. A second plugin is one more line.
 PLUGINS: dict[str, str] = {
     "spiderpool": "cni.plugin",
+    "coordinator": "coordinator.plugin",
 }
 DEFAULT_DEST = "/opt/cni/bin"
 INTERPRETER_FLAGS = "-IS"  # one word: the kernel passes everything after the interpreter as one argument

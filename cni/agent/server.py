@@ -27,6 +27,10 @@ class SocketInUse(OSError):
     pass
 
 
+class CoordinatorBody(dict):
+    """A `POST /v1/coordinator` body (/v1/cni's shape): `routes.cni` hands it to the coordinator."""
+
+
 class Routes:
     """What the server answers with; the agent fills these in."""
 
@@ -40,7 +44,8 @@ def _handler(routes: Routes):
         server_version = "spiderpool-agent"
 
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            if self.path.split("?")[0] != "/v1/cni":
+            path = self.path.split("?")[0]
+            if path not in ("/v1/cni", "/v1/coordinator"):
                 return self._send(404, {"error": f"no route {self.path}"})
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY:
@@ -50,6 +55,8 @@ def _handler(routes: Routes):
                 body = json.loads(raw)
             except ValueError:
                 body = raw.decode("utf-8", "replace")  # protocol.request_from_body answers code 6
+            if path == "/v1/coordinator":
+                body = CoordinatorBody(body if isinstance(body, dict) else {})
             self._send(200, routes.cni(body))
 
         def do_GET(self) -> None:  # noqa: N802

@@ -1,0 +1,165 @@
+"""The agent's `POST /v1/coordinator`: one coordinator ADD/DEL/CHECK, recipe-style.
+
+Why it exists: the plugin the runtime execs only forwards; the warm agent resolves
+the configuration (NAD > pod annotation > SpiderCoordinator `default`), reads the
+pod's and the node's network state, plans (pure) and applies. ADD answers prevResult
+unchanged in the conf's cniVersion. DEL cleans what ADD made on the node and is
+idempotent; a missing pod netns is success. The body is /v1/cni's shape plus
+`hostNetns`, the plugin's own namespace (the node's; None: the agent's own).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any, Callable
+
+from cni import kube as k8s
+from cni.protocol import Code, CniError, Reply
+
+from . import apply as kernel
+from .config import DEFAULT_HOST_RULE_TABLE, ConfigError, CoordinatorConfig, resolve
+from .plan import Nic, PlanError, plan_add, plan_del
+
+COORDINATORS = k8s.Kind(k8s.SPIDERPOOL, k8s.SPIDERPOOL_VERSION, "spidercoordinators", "SpiderCoordinator", False)
+DEFAULT_COORDINATOR = "default"
+COORDINATOR_TTL = 5.0  # seconds a fetched SpiderCoordinator is reused
+PLUGIN_ERROR = 100  # ours: the pod's network could not be tuned
+
+
+class CoordinatorService:
+    def __init__(self, *, kube: Any, pod_of: Callable[[Any], Any], log: Any = None):
+        self.kube, self.pod_of, self.log = kube, pod_of, log
+        self._cached: tuple[float, dict | None] | None = None
+        self._lock = threading.Lock()
+
+    def handle(self, body: Any) -> Reply:
+        version = _version(body)
+        try:
+            if not isinstance(body, dict) or not isinstance(body.get("config"), dict):
+                raise CniError(Code.DECODE_FAILURE, "coordinator: the request carries no network configuration")
+            command = body.get("command")
+            if command == "ADD":
+                return self.add(body, version)
+            if command == "DEL":
+                return self.delete(body)
+            if command in ("CHECK", "GC", "STATUS"):
+                return Reply.ok()
+            raise CniError(Code.INVALID_ENVIRONMENT, f"coordinator: unknown command {command!r}")
+        except CniError as error:
+            return Reply.of_error(error, version)
+        except (ConfigError, PlanError) as error:
+            return Reply.of_error(CniError(Code.INVALID_NETWORK_CONFIG, str(error)), version)
+        except kernel.ApplyError as error:
+            return Reply.of_error(CniError(PLUGIN_ERROR, str(error)), version)
+        except Exception as error:  # noqa: BLE001 - a bug must still reach the runtime as a CNI error
+            return Reply.of_error(CniError(999, f"coordinator internal error: {type(error).__name__}: {error}"),
+                                  version)
+
+    def add(self, body: dict, version: str) -> Reply:
+        conf, if_name, netns = body["config"], body.get("ifName") or "", body.get("netns") or ""
+        prev = conf.get("prevResult")
+        if not isinstance(prev, dict):
+            raise CniError(Code.INVALID_NETWORK_CONFIG, "coordinator: must be chained after a main plugin "
+                                                        "(no prevResult)")
+        cfg = resolve(conf, pod_annotations=self._annotations(body), coordinator=self.coordinator())
+        out = json.dumps({**prev, "cniVersion": version}) + "\n"
+        if cfg.mode == "disabled":
+            return Reply(0, out)
+        nic = Nic(if_name, _nic_ips(prev, if_name))
+        if not nic.ips:
+            raise CniError(Code.INVALID_NETWORK_CONFIG, f"coordinator: prevResult has no address for {if_name}")
+        host_netns = _host_netns(body)
+        try:
+            pod_socket = kernel.open_iproute(netns)
+        except FileNotFoundError:
+            raise CniError(Code.INVALID_ENVIRONMENT, f"coordinator: the pod netns {netns} does not exist") from None
+        with pod_socket, kernel.netlink(host_netns) as host_socket:
+            pod = kernel.read_pod(pod_socket)
+            host = kernel.read_host(host_socket, [cidr.split("/")[0] for cidr, _ in nic.ips])
+            plan = plan_add(cfg, nic=nic, container_id=body.get("containerID") or "", pod=pod, host=host)
+            kernel.apply(plan.ops, pod_netns=netns, host_netns=host_netns,
+                         sockets={"pod": pod_socket, "host": host_socket})
+        return Reply(0, out)
+
+    def delete(self, body: dict) -> Reply:
+        conf = body["config"]
+        prev = conf.get("prevResult") if isinstance(conf.get("prevResult"), dict) else {}
+        ips = [cidr.split("/")[0] for cidr, _ in _nic_ips(prev, body.get("ifName") or "")]
+        table = _host_rule_table(conf, self._spec_or_empty())
+        plan = plan_del(CoordinatorConfig(host_rule_table=table), container_id=body.get("containerID") or "",
+                        pod_ips=ips)
+        kernel.apply(plan.ops, pod_netns=None, host_netns=_host_netns(body))
+        return Reply.ok()
+
+    def coordinator(self) -> dict | None:
+        """SpiderCoordinator `default`, fetched at most every COORDINATOR_TTL seconds; None if there is none."""
+        with self._lock:
+            if self._cached and time.monotonic() - self._cached[0] < COORDINATOR_TTL:
+                return self._cached[1]
+            try:
+                found = self.kube.get(COORDINATORS, DEFAULT_COORDINATOR)
+            except k8s.ApiError as error:
+                raise CniError(Code.TRY_AGAIN_LATER, f"coordinator: cannot read SpiderCoordinator default: {error}")
+            self._cached = (time.monotonic(), found)
+            return found
+
+    def _spec_or_empty(self) -> dict:
+        """SpiderCoordinator's spec for DEL, which must not fail for want of it."""
+        try:
+            return (self.coordinator() or {}).get("spec") or {}
+        except CniError:
+            return {}
+
+    def _annotations(self, body: dict) -> dict:
+        args = body.get("cniArgs") or {}
+        if not args.get("K8S_POD_NAME"):
+            return {}
+        try:
+            return dict(self.pod_of(body).annotations)
+        except CniError:
+            raise
+        except Exception:  # noqa: BLE001 - no pod object: no annotation
+            return {}
+
+
+def _host_netns(body: dict) -> str | None:
+    """The plugin's `/proc/<pid>/ns/net` (the node's namespace); nothing else is entered."""
+    path = body.get("hostNetns")
+    if not path:
+        return None
+    parts = path.split("/") if isinstance(path, str) else []
+    if len(parts) != 5 or parts[:2] != ["", "proc"] or not parts[2].isdigit() or parts[3:] != ["ns", "net"]:
+        raise CniError(Code.INVALID_ENVIRONMENT, f"coordinator: hostNetns {path!r} is not /proc/<pid>/ns/net")
+    return path
+
+
+def _host_rule_table(conf: dict, spec: dict) -> int:
+    """NAD > SpiderCoordinator > 500, as ADD used it."""
+    for value in (conf.get("hostRuleTable"), spec.get("hostRuleTable")):
+        try:
+            if value not in (None, ""):
+                return int(value)
+        except (TypeError, ValueError):
+            continue
+    return DEFAULT_HOST_RULE_TABLE
+
+
+def _nic_ips(prev: dict, if_name: str) -> list[tuple[str, str | None]]:
+    """prevResult's addresses of `if_name` (all of them when the result names no interfaces)."""
+    interfaces = prev.get("interfaces") or []
+    out = []
+    for ip in prev.get("ips") or []:
+        index = ip.get("interface")
+        if isinstance(index, int) and 0 <= index < len(interfaces) and interfaces[index].get("name") != if_name:
+            continue
+        if ip.get("address"):
+            out.append((ip["address"], ip.get("gateway")))
+    return out
+
+
+def _version(body: Any) -> str:
+    conf = body.get("config") if isinstance(body, dict) else None
+    version = conf.get("cniVersion") if isinstance(conf, dict) else None
+    return version if isinstance(version, str) and version else "1.0.0"

@@ -1,0 +1,36 @@
+"""Planning is pure and netlink has one door: only `coordinator/apply.py` imports pyroute2; the plugin is stdlib-only."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import coordinator
+
+PACKAGE = Path(coordinator.__file__).parent
+
+
+def imported(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+        elif isinstance(node, ast.ImportFrom) and node.level > 0:
+            names.add("." + (node.module or ""))
+    return names
+
+
+def test_only_apply_talks_netlink():
+    users = sorted(p.name for p in PACKAGE.glob("*.py") if "pyroute2" in imported(p))
+    assert users == ["apply.py"]
+
+
+def test_plan_and_config_are_pure():
+    assert imported(PACKAGE / "config.py") <= {"__future__", "ipaddress", "dataclasses", "typing"}
+    assert imported(PACKAGE / "plan.py") <= {"__future__", "hashlib", "ipaddress", "dataclasses", ".config"}
+
+
+def test_the_plugin_imports_only_os_sys_time_and_c_cores():
+    assert imported(PACKAGE / "plugin.py") <= {"os", "sys", "time", "_json", "_socket", "json"}

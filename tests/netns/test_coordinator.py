@@ -1,0 +1,275 @@
+"""The coordinator tunes real pods' routes: Debian's ptp stands in for Calico on eth0, macvlan + our IPAM on net1.
+
+One namespace cluster per module:
+
+    router   10.6.0.1/16  10.7.0.1/16          (the underlay gateway; 10.7.0.1 is "outside")
+    node1    10.6.0.11/16  lo 10.96.0.10        (a "service" address of the service CIDR)
+    node2    10.6.0.12/16
+
+Cluster CIDRs: pods 10.244.0.0/16 (ptp's host-local hands out 10.244.<n>.0/24 per node),
+services 10.96.0.0/16; both reach the agent through SpiderCoordinator `default` status.
+Overlay pods must end up with seed 002's `ip rule` / `ip route` / `ip route show table 100`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from . import kernel
+from .bed import Bed, Pod
+from .requirements import missing_agent, require_namespaces
+from .runtime import Attachment, Network
+
+SPEC = """\
+apiVersion: gitops.spidernet.io/v1alpha1
+kind: NetworkSpec
+metadata:
+  name: netns-coordinator
+spec:
+  cluster:
+    ipVersions: [4]
+  ippools:
+    - name: underlay-6
+      subnet: 10.6.0.0/16
+      ips: [10.6.168.60-10.6.168.79]
+      gateway: 10.6.0.1
+  networks:
+    - name: macvlan-ens192
+      namespace: kube-system
+      type: macvlan
+      master: ens192
+      mode: bridge
+      cniVersion: 1.0.0
+      ippools: {ipv4: [underlay-6]}
+      coordinator: false
+  coordinator:
+    mode: auto
+    hostRuleTable: 500
+    tunePodRoutes: true
+"""
+NAD = "kube-system/macvlan-ens192"
+POD_CIDR, SERVICE_CIDR, SERVICE_IP = "10.244.0.0/16", "10.96.0.0/16", "10.96.0.10"
+NODES = {"node1": ("10.6.0.11", "10.244.1.0/24"), "node2": ("10.6.0.12", "10.244.2.0/24")}
+DEFAULT_ROUTE_NIC = "ipam.spidernet.io/default-route-nic"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    require_namespaces()
+    reason = missing_agent()
+    if reason:
+        pytest.skip(reason)
+    spec = tmp_path_factory.mktemp("spec") / "spec.yaml"
+    spec.write_text(SPEC)
+    with Bed() as bed:
+        bed.add_switch()
+        bed.add_router(addresses=["10.6.0.1/16", "10.7.0.1/16"])
+        for name, (address, _) in NODES.items():
+            node = bed.add_node(name, address=f"{address}/16")
+            kernel.add_address("lo", f"{SERVICE_IP}/32", node.netns)  # no dummy module here: lo serves
+            kernel.set_up("lo", node.netns)
+        bed.install_plugins()
+        bed.apply(spec)
+        _publish_cluster_cidrs(bed)
+        bed.start_agents()
+        yield bed
+
+
+def _publish_cluster_cidrs(bed: Bed) -> None:
+    """What CIDR discovery will write: SpiderCoordinator default status overlayPodCIDR/serviceCIDR."""
+    from kubernetes import client
+
+    client.CustomObjectsApi(bed.cluster.client).patch_cluster_custom_object_status(
+        "spiderpool.spidernet.io", "v2beta1", "spidercoordinators", "default",
+        {"status": {"phase": "Synced", "overlayPodCIDR": [POD_CIDR], "serviceCIDR": [SERVICE_CIDR]}})
+
+
+@pytest.fixture
+def bed(cluster):
+    yield cluster
+    for pod in cluster.pods:
+        for extra in getattr(pod, "extras", ()):
+            if extra[1].result is not None:
+                pod.node.runtime.delete(*extra)
+    errors = cluster.delete_all_pods()
+    assert not errors, f"tearing the pods down failed: {errors}"
+
+
+def ptp_network(bed: Bed, node: str) -> Network:
+    return Network.parse({"cniVersion": "1.0.0", "name": "k8s-pod-network", "plugins": [{
+        "type": "ptp", "ipam": {"type": "host-local", "subnet": NODES[node][1], "routes": [{"dst": "0.0.0.0/0"}],
+                                "dataDir": str(bed.workdir / f"host-local-{node}")}}]})
+
+
+def macvlan_network(bed: Bed, **coordinator) -> Network:
+    base = bed.network(NAD).without("coordinator").to_dict()
+    base["plugins"].append({"type": "coordinator", **coordinator})
+    return Network.parse(base)
+
+
+def overlay_pod(bed: Bed, node: str, name: str, *, annotations=None, **coordinator) -> tuple[Pod, Attachment]:
+    """eth0 from ptp (the default CNI), then net1 from macvlan + spiderpool + coordinator."""
+    pod = bed.run_pod(node, name, network=ptp_network(bed, node), annotations=annotations)
+    net1 = Attachment(pod.container_id, "net1", pod.attachment.netns, pod.attachment.cni_args)
+    network = macvlan_network(bed, mode="overlay", **coordinator)
+    pod.extras = [(network, net1)]
+    try:
+        pod.node.runtime.add(network, net1)
+    except Exception as failure:
+        raise AssertionError(f"{failure}\n{bed.agent_log(node)}") from None
+    return pod, net1
+
+
+def net1_ip(net1: Attachment) -> str:
+    return net1.result["ips"][0]["address"].split("/")[0]
+
+
+def shape(routes: list[dict]) -> set[str]:
+    """`ip route` lines, reduced to dst/via/dev/scope/src, as seed 002 shows them."""
+    out = set()
+    for r in routes:
+        line = r["dst"] + (f" via {r['gateway']}" if r.get("gateway") else "") + f" dev {r['dev']}"
+        line += " scope link" if r.get("scope") == "link" else ""
+        line += f" src {r['prefsrc']}" if r.get("prefsrc") and r["dst"] != "default" else ""
+        out.add(line)
+    return out
+
+
+def rule_shape(rules: list[dict]) -> set[str]:
+    return {(f"from {r['src']}" if r.get("src") else "from all") + f" lookup {r['table']}" for r in rules}
+
+
+def eth0_ip(bed: Bed, pod: Pod) -> str:
+    return bed.cidrs(pod, "eth0")[0].split("/")[0]
+
+
+# -- overlay: seed 002 -------------------------------------------------------------------------------
+
+def test_an_overlay_pod_gets_seed_002s_rules_and_routes(bed):
+    pod, net1 = overlay_pod(bed, "node1", "seed-002")
+    ip, node_ip = net1_ip(net1), NODES["node1"][0]
+    ptp_gw = "10.244.1.1"
+
+    assert "from %s lookup 100" % ip in rule_shape(bed.rules(pod))
+    main = shape(bed.routes(pod))
+    assert {f"default via {ptp_gw} dev eth0", f"10.6.0.0/16 dev net1 scope link src {ip}",
+            f"{node_ip} dev eth0 scope link", f"{SERVICE_CIDR} via {node_ip} dev eth0",
+            f"{POD_CIDR} via {node_ip} dev eth0"} <= main, main
+    assert not any(line.startswith("default") and "net1" in line for line in main)
+    table = shape(bed.routes(pod, table="100"))
+    assert table == {"default via 10.6.0.1 dev net1", f"10.6.0.0/16 dev net1 scope link src {ip}",
+                     f"{node_ip} dev eth0 scope link", f"{SERVICE_CIDR} via {node_ip} dev eth0",
+                     f"{POD_CIDR} via {node_ip} dev eth0"}, table
+
+
+def test_an_overlay_pod_reaches_services_and_its_node_through_eth0_and_the_underlay_through_net1(bed):
+    pod, net1 = overlay_pod(bed, "node1", "traffic")
+    assert bed.ping(pod, SERVICE_IP, count=2)["received"] >= 1
+    assert bed.ping(pod, NODES["node1"][0], count=2)["received"] >= 1
+    assert bed.ping(pod, "10.6.0.1", count=2)["received"] >= 1
+    via = kernel.ip("-j", "route", "get", "10.7.0.1", "from", net1_ip(net1), netns=pod.netns)
+    assert json.loads(via)[0]["dev"] == "net1"  # replies from the underlay IP leave where they came in
+    assert bed.ping(pod.node, net1_ip(net1), count=2)["received"] >= 1  # the node, through the host rule table
+
+
+def test_a_second_underlay_nic_gets_the_next_table(bed):
+    pod, net1 = overlay_pod(bed, "node1", "two-nics")
+    net2 = Attachment(pod.container_id, "net2", pod.attachment.netns, pod.attachment.cni_args)
+    network = pod.extras[0][0]
+    pod.extras.append((network, net2))
+    pod.node.runtime.add(network, net2)
+    ip2 = net2.result["ips"][0]["address"].split("/")[0]
+    assert {f"from {net1_ip(net1)} lookup 100", f"from {ip2} lookup 101"} <= rule_shape(bed.rules(pod))
+    assert "default via 10.6.0.1 dev net2" in shape(bed.routes(pod, table="101"))
+    assert not any(line.startswith("default") and "net2" in line for line in shape(bed.routes(pod)))
+
+
+def test_the_default_route_follows_the_pod_annotation(bed):
+    pod, _ = overlay_pod(bed, "node1", "default-net1", annotations={DEFAULT_ROUTE_NIC: "net1"})
+    defaults = [line for line in shape(bed.routes(pod)) if line.startswith("default")]
+    assert defaults == ["default via 10.6.0.1 dev net1"]
+    assert f"from {eth0_ip(bed, pod)} lookup 99" in rule_shape(bed.rules(pod))  # eth0 still answers via eth0
+    assert shape(bed.routes(pod, table="99")) == {"default via 10.244.1.1 dev eth0"}
+    assert bed.ping(pod, "10.7.0.1", count=2)["received"] >= 1  # outside, through the underlay gateway
+    assert bed.ping(pod, SERVICE_IP, count=2)["received"] >= 1  # services still through eth0
+
+
+def test_the_nad_entry_wins_over_the_pod_annotation(bed):
+    pod, _ = overlay_pod(bed, "node1", "nad-wins", annotations={DEFAULT_ROUTE_NIC: "net1"},
+                         podDefaultRouteNic="eth0")
+    defaults = [line for line in shape(bed.routes(pod)) if line.startswith("default")]
+    assert defaults == ["default via 10.244.1.1 dev eth0"]
+
+
+def test_del_removes_the_host_routes_and_is_idempotent(bed):
+    pod, net1 = overlay_pod(bed, "node1", "del-me")
+    ip = net1_ip(net1)
+    assert any(r["dst"] == ip for r in bed.routes(pod.node, table="500"))
+    network = pod.extras[0][0]
+    pod.node.runtime.delete(network, net1)
+    assert not any(r["dst"] == ip for r in bed.routes(pod.node, table="500"))
+    pod.node.runtime.delete(network, net1)  # again: still success
+
+
+# -- underlay -------------------------------------------------------------------------------------------
+
+def underlay_pod(bed: Bed, node: str, name: str) -> Pod:
+    return bed.run_pod(node, name, network=macvlan_network(bed, mode="underlay"))
+
+
+def test_an_underlay_pod_gets_veth0_and_the_node_reaches_it_through_it(bed):
+    pod = underlay_pod(bed, "node1", "under-0")
+    node_ip = NODES["node1"][0]
+    assert "veth0" in bed.links(pod)
+    assert "veth" + pod.container_id[:11] in bed.links(pod.node)
+    main = shape(bed.routes(pod))
+    assert f"{node_ip} dev veth0 scope link src {pod.ip}" in main, main
+    assert f"{SERVICE_CIDR} via {node_ip} dev veth0 src {pod.ip}" in main, main
+    assert "from all lookup 500" in rule_shape(bed.rules(pod.node))
+    assert bed.ping(pod.node, pod.ip, count=2)["received"] >= 1
+    assert bed.ping(pod, SERVICE_IP, count=2)["received"] >= 1
+    assert bed.ping(pod, "10.7.0.1", count=2)["received"] >= 1  # default via the underlay gateway
+
+
+def test_underlay_pods_on_two_nodes_reach_each_other(bed):
+    one, two = underlay_pod(bed, "node1", "under-1"), underlay_pod(bed, "node2", "under-2")
+    assert bed.ping(one, two.ip, count=2)["received"] >= 1
+    assert bed.ping(two, one.ip, count=2)["received"] >= 1
+
+
+def test_underlay_del_removes_the_host_veth(bed):
+    pod = underlay_pod(bed, "node1", "under-del")
+    host_veth = "veth" + pod.container_id[:11]
+    bed.delete_pod(pod)
+    assert host_veth not in bed.links(pod.node)
+    bed.cni_del(pod)  # a retried DEL with the netns gone: success
+
+
+# -- the NIC knobs -------------------------------------------------------------------------------------
+
+def test_mac_prefix_tx_queue_len_rp_filter_hijack_and_policy_routes_reach_the_kernel(bed):
+    before = open("/proc/sys/net/ipv4/conf/all/rp_filter").read()
+    pod, net1 = overlay_pod(bed, "node1", "knobs", podMACPrefix="0a:1b", txQueueLen=2000, podRPFilter=2,
+                            hijackCIDR=["169.254.0.0/16"], policyRoutes=[{"dst": "172.16.0.0/16", "gw": "10.6.0.254"}])
+    ip = net1_ip(net1)
+    (link,) = json.loads(kernel.ip("-j", "link", "show", "net1", netns=pod.netns))
+    assert link["address"] == "0a:1b:" + ":".join(f"{int(o):02x}" for o in ip.split("."))
+    assert link["txqlen"] == 2000
+    rp = kernel.exec_in(pod.netns, ["cat", "/proc/sys/net/ipv4/conf/all/rp_filter"]).stdout.decode().strip()
+    assert rp == "2"
+    assert open("/proc/sys/net/ipv4/conf/all/rp_filter").read() == before  # the pod's, not the agent's
+    assert f"169.254.0.0/16 via {NODES['node1'][0]} dev eth0" in shape(bed.routes(pod))
+    assert "172.16.0.0/16 via 10.6.0.254 dev net1" in shape(bed.routes(pod, table="100"))
+    assert bed.ping(pod, "10.6.0.1", count=2)["received"] >= 1  # the router learns the new MAC
+
+
+def test_disabled_mode_passes_the_result_through_and_touches_nothing(bed):
+    pod = bed.run_pod("node1", "plain", network=ptp_network(bed, "node1"))
+    net1 = Attachment(pod.container_id, "net1", pod.attachment.netns, pod.attachment.cni_args)
+    network = macvlan_network(bed, mode="disabled")
+    pod.extras = [(network, net1)]
+    pod.node.runtime.add(network, net1)
+    assert net1.result["ips"][0]["address"].startswith("10.6.168.")
+    assert not [r for r in bed.rules(pod) if r.get("table") == "100"]
