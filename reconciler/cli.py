@@ -91,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("-o", "--output", choices=("text", "json"), default="text")
     status.set_defaults(func=cmd_status)
 
+    drift = sub.add_parser("drift", parents=[common], help="show what nodes see that differs from the spec",
+                           description="Print every node's NodeReport (exit 1 when any finding is an Error).")
+    drift.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    drift.set_defaults(func=cmd_drift)
+
     crds = sub.add_parser("install-crds", parents=[common], help="install this project's CRDs into the cluster")
     crds.add_argument("--dry-run", action="store_true")
     crds.set_defaults(func=cmd_install_crds)
@@ -119,6 +124,8 @@ def _parser() -> argparse.ArgumentParser:
                             help="seconds between full passes (default: 120)")
     controller.add_argument("--gc-grace", type=float, default=30.0, metavar="S",
                             help="seconds a record must look leaked before it is released (default: 30)")
+    controller.add_argument("--coordinator-interval", type=float, default=60.0, metavar="S",
+                            help="seconds between SpiderCoordinator CIDR discovery passes (default: 60)")
     controller.add_argument("--once", action="store_true", help="run passes until nothing is pending, then exit")
     controller.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     controller.set_defaults(func=cmd_controller)
@@ -298,6 +305,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK if all(statusview.ready(s) for s in syncs) else EXIT_ERROR
 
 
+def cmd_drift(args: argparse.Namespace) -> int:
+    from . import driftview
+
+    reports = _connect(args).list("gitops.spidernet.io/v1alpha1", "NodeReport")
+    if args.output == "json":
+        print(json.dumps({"items": [driftview.summary(r) for r in reports]}, indent=2))
+    else:
+        sys.stdout.write(driftview.table(reports))
+    return EXIT_ERROR if driftview.has_errors(reports) else EXIT_OK
+
+
 def cmd_install_crds(args: argparse.Namespace) -> int:
     from .sync import install_crds
 
@@ -339,6 +357,7 @@ def cmd_controller(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from cni.agent.coordinatorstatus import CoordinatorStatusSync
     from cni.agent.ipgc import IpGc
     from cni.agent.logs import setup
     from cni.kube import ApiError
@@ -346,7 +365,9 @@ def cmd_controller(args: argparse.Namespace) -> int:
     setup(args.log_level)
     try:
         gc = IpGc(_cni_connect(args), interval=args.gc_interval, grace=args.gc_grace)
+        coordinator = CoordinatorStatusSync(_cni_connect(args), interval=args.coordinator_interval)
         if args.once:
+            coordinator.sync_once()
             results = gc.run_until_clean()
             released = sum(len(r.released) for r in results)
             swept = sum(len(r.endpoints_deleted) for r in results)
@@ -360,6 +381,7 @@ def cmd_controller(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    threading.Thread(target=coordinator.run, args=(stop,), name="coordinator-status", daemon=True).start()
     gc.run(stop)
     return EXIT_OK
 

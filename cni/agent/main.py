@@ -18,17 +18,22 @@ from .cache import Cache, agent_kinds
 from .commit import Committer
 from .logs import Log, setup
 from .metrics import AgentMetrics
+from .nodereport import NodeReporter
 from .server import AgentServer, Routes
 from .service import AgentSettings, CniService
 
 
 class Agent:
-    def __init__(self, settings: AgentSettings, socket_path: str, kube: k8s.Kube, *, log: Log | None = None):
+    def __init__(self, settings: AgentSettings, socket_path: str, kube: k8s.Kube, *, log: Log | None = None,
+                 node_report: bool = False):
         self.settings, self.socket_path, self.kube = settings, socket_path, kube
         self.log = log or Log("agent", node=settings.node)
         self.metrics = AgentMetrics()
         self.cache = Cache(kube, agent_kinds(settings.node), log=Log("cache", node=settings.node),
-                           on_restart=lambda kind, why: self.metrics.watch_restarts.inc(kind=kind, why=why))
+                           on_restart=lambda kind, why: self.metrics.watch_restarts.inc(kind=kind, why=why),
+                           on_event=lambda *_: self.nodereport and self.nodereport.poke())
+        self.nodereport = NodeReporter(kube, settings.node, self.cache, log=Log("nodereport", node=settings.node)) \
+            if node_report else None  # off in tests that count the agent's writes
         self.committer = Committer(kube, self.cache, metrics=self.metrics, log=Log("commit", node=settings.node),
                                    budget=3 * settings.api_budget)
         self.service = CniService(settings, kube=kube, cache=self.cache, committer=self.committer,
@@ -49,6 +54,8 @@ class Agent:
         """Start watching and serving in background threads (the socket answers /readyz 503 until synced)."""
         self.cache.start()
         self.server.start()
+        if self.nodereport:
+            self.nodereport.start()
         self.log.info("agent started", socket=self.socket_path, api=self.kube.server)
         return self
 
@@ -60,6 +67,8 @@ class Agent:
             return
         self._stopped = True
         self.server.stop()
+        if self.nodereport:
+            self.nodereport.stop()
         self.cache.stop()
         self.kube.close()
         self.log.info("agent stopped")
@@ -76,7 +85,7 @@ def run_agent(*, node: str, socket_path: str, kubeconfig: str | None = None, con
         log.error("cannot load cluster access", error=str(error))
         return 1
     try:
-        agent = Agent(AgentSettings(node=node), socket_path, kube, log=log)
+        agent = Agent(AgentSettings(node=node), socket_path, kube, log=log, node_report=True)
     except OSError as error:
         log.error("cannot serve the socket", socket=socket_path, error=str(error))
         return 1
