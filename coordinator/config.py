@@ -4,8 +4,9 @@ Why it exists: the same knob can be set in three places and upstream gives them 
 fixed precedence — the NAD's coordinator plugin JSON wins, then the pod annotation
 `ipam.spidernet.io/default-route-nic` (for podDefaultRouteNIC only), then the
 cluster-wide SpiderCoordinator `default` spec. The pod and service CIDRs come from
-the NAD (`overlayPodCIDR`/`serviceCIDR`), else SpiderCoordinator status, else its
-`gitops.spidernet.io/pod-cidrs`/`service-cidrs` annotations; when none gives them ADD
+the NAD (`overlayPodCIDR`/`serviceCIDR`), else SpiderCoordinator's
+`gitops.spidernet.io/pod-cidrs`/`service-cidrs` annotations (rendered from the spec's
+`spec.cluster`, which wins over discovery), else its status; when none gives them ADD
 fails, naming the places it looked. Pure: dicts in, a frozen value out.
 """
 
@@ -41,6 +42,8 @@ class CoordinatorConfig:
     pod_rp_filter: int = -1
     tx_queue_len: int = 0
     veth_mtu: int = 1500
+    detect_ip_conflict: bool = False
+    detect_gateway: bool = False
 
     @property
     def hijack_set(self) -> tuple[str, ...]:
@@ -61,6 +64,8 @@ _KEYS = {
     "podRPFilter": ("podRPFilter", "pod_rp_filter"),
     "txQueueLen": ("txQueueLen", "tx_queue_len"),
     "vethMTU": ("vethMTU", "veth_mtu"),
+    "detectIPConflict": ("detectIPConflict", "detect_ip_conflict"),
+    "detectGateway": ("detectGateway", "detect_gateway"),
 }
 
 
@@ -84,18 +89,18 @@ def resolve(nad: Mapping[str, Any], *, pod_annotations: Mapping[str, str] | None
 def cluster_cidrs(nad: Mapping[str, Any], coordinator: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     status = coordinator.get("status") or {}
     notes = (coordinator.get("metadata") or {}).get("annotations") or {}
-    sources = (
+    sources = (  # the NAD, then the spec's spec.cluster (rendered as annotations), then discovery (status)
         (nad.get("overlayPodCIDR"), nad.get("serviceCIDR")),
-        (status.get("overlayPodCIDR"), status.get("serviceCIDR")),
         (_split(notes.get(POD_CIDRS_ANNOTATION)), _split(notes.get(SERVICE_CIDRS_ANNOTATION))),
+        (status.get("overlayPodCIDR"), status.get("serviceCIDR")),
     )
     for pods, services in sources:
         if pods or services:
             return _cidrs(pods or (), "overlayPodCIDR"), _cidrs(services or (), "serviceCIDR")
     raise ConfigError(
         "coordinator: the cluster's pod and service CIDRs are unknown: neither the NAD (overlayPodCIDR/serviceCIDR), "
-        "nor SpiderCoordinator 'default' status (overlayPodCIDR/serviceCIDR), nor its annotations "
-        f"{POD_CIDRS_ANNOTATION}/{SERVICE_CIDRS_ANNOTATION} give them")
+        f"nor SpiderCoordinator 'default' annotations {POD_CIDRS_ANNOTATION}/{SERVICE_CIDRS_ANNOTATION} (from the "
+        "spec's spec.cluster), nor its status (discovered by spiderpool controller) give them")
 
 
 def _split(text: Any) -> list[str]:
@@ -132,9 +137,20 @@ def _build(raw: dict[str, Any], *, pod_cidrs: tuple[str, ...], service_cidrs: tu
             hijack_cidrs=_cidrs(raw.get("hijack_cidrs") or (), "hijackCIDR"), policy_routes=tuple(routes),
             pod_mac_prefix=prefix.lower(), host_rule_table=int(raw.get("host_rule_table", DEFAULT_HOST_RULE_TABLE)),
             pod_rp_filter=int(raw.get("pod_rp_filter", -1)), tx_queue_len=int(raw.get("tx_queue_len", 0)),
-            veth_mtu=int(raw.get("veth_mtu", 1500)))
+            veth_mtu=int(raw.get("veth_mtu", 1500)),
+            detect_ip_conflict=_flag(raw.get("detect_ip_conflict"), "detectIPConflict"),
+            detect_gateway=_flag(raw.get("detect_gateway"), "detectGateway"))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"coordinator: {exc}") from None
+
+
+def _flag(value: Any, key: str) -> bool:
+    """A boolean knob; "true"/"false" strings (annotations, hand-written NADs) are read as such."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError(f"{key} {value!r} is not a boolean")  # _build adds the "coordinator: " prefix
 
 
 def _valid_mac_prefix(prefix: str) -> bool:

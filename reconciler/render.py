@@ -21,6 +21,7 @@ from typing import Any
 
 from cni import ipranges
 from cni.config import coordinator_entry, ipam_section
+from coordinator.config import POD_CIDRS_ANNOTATION, SERVICE_CIDRS_ANNOTATION
 
 from .loader import SourceMap
 from .model import IPPool, Network, NetworkSpec, Route, Subnet, Zone
@@ -167,8 +168,13 @@ def _coordinator(spec: NetworkSpec, meta: _Meta) -> Object:
     values = copy.deepcopy(spec.coordinator.values)
     values["hijackCIDR"] = [_as_cidr(c) for c in values.get("hijackCIDR", [])]
     body = {key: values[key] for key in sorted(values)}
+    annotations = {}  # spec.cluster wins over discovered CIDRs; the coordinator reads these
+    if spec.cluster.pod_cidrs:
+        annotations[POD_CIDRS_ANNOTATION] = ",".join(spec.cluster.pod_cidrs)
+    if spec.cluster.service_cidrs:
+        annotations[SERVICE_CIDRS_ANNOTATION] = ",".join(spec.cluster.service_cidrs)
     return {"apiVersion": SPIDER_API, "kind": "SpiderCoordinator",
-            "metadata": meta("default", spec.coordinator.path), "spec": body}
+            "metadata": meta("default", spec.coordinator.path, annotations=annotations), "spec": body}
 
 
 def _as_cidr(text: str) -> str:

@@ -221,3 +221,14 @@ def test_seed_000_subnet_and_calico_pool():
     assert calico["apiVersion"] == "projectcalico.org/v3"
     assert calico["spec"] == {"cidr": "10.244.0.0/16", "blockSize": 26, "ipipMode": "Never", "vxlanMode": "Never",
                               "natOutgoing": False, "nodeSelector": "all()"}
+
+
+def test_the_specs_cluster_cidrs_reach_the_coordinator_as_annotations(write_spec):
+    path = write_spec("""\
+        spec:
+          cluster: {podCIDRs: [10.233.64.0/18], serviceCIDRs: [10.233.0.0/18, 'fd00:233::/108']}
+          coordinator: {mode: overlay}
+        """)
+    annotations = by_kind(render_path(path), "SpiderCoordinator")["default"]["metadata"]["annotations"]
+    assert annotations["gitops.spidernet.io/pod-cidrs"] == "10.233.64.0/18"
+    assert annotations["gitops.spidernet.io/service-cidrs"] == "10.233.0.0/18,fd00:233::/108"
