@@ -6,6 +6,14 @@ pod's and the node's network state, plans (pure) and applies. ADD answers prevRe
 unchanged in the conf's cniVersion. DEL cleans what ADD made on the node and is
 idempotent; a missing pod netns is success. The body is /v1/cni's shape plus
 `hostNetns`, the plugin's own namespace (the node's; None: the agent's own).
+
+With `detectIPConflict` / `detectGateway` ADD first asks the link, from the pod's netns
+on its NIC and within a time bound: another holder of one of the NIC's addresses, or a
+gateway that does not answer, fails the ADD (and is reported as an `IPConflict` /
+`GatewayUnreachable` finding when node reports are on). A conflicting address is given
+back to its pool at once (`release`, force) unless the pod belongs to a StatefulSet,
+whose IPs are fixed. After a successful ADD each address is announced (gratuitous ARP /
+unsolicited NA), best-effort.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import time
 from typing import Any, Callable
 
 from cni import kube as k8s
+from cni import probes
 from cni.protocol import Code, CniError, Reply
 
 from . import apply as kernel
@@ -26,11 +35,18 @@ COORDINATORS = k8s.Kind(k8s.SPIDERPOOL, k8s.SPIDERPOOL_VERSION, "spidercoordinat
 DEFAULT_COORDINATOR = "default"
 COORDINATOR_TTL = 5.0  # seconds a fetched SpiderCoordinator is reused
 PLUGIN_ERROR = 100  # ours: the pod's network could not be tuned
+CONFLICT_BUDGET = 1.0  # seconds all of a NIC's conflict probes may take together
+GATEWAY_TIMEOUT = 1.0  # seconds one gateway has to answer
 
 
 class CoordinatorService:
-    def __init__(self, *, kube: Any, pod_of: Callable[[Any], Any], log: Any = None):
+    """`release(pod, nic)` gives a conflicting IP back (the agent's force release); `nodereport` is the
+    agent's NodeReporter (None: reports off); `probes` is cni.probes (tests stub it)."""
+
+    def __init__(self, *, kube: Any, pod_of: Callable[[Any], Any], log: Any = None,
+                 release: Callable[[Any, str], None] | None = None, nodereport: Any = None, probes: Any = probes):
         self.kube, self.pod_of, self.log = kube, pod_of, log
+        self.release, self.nodereport, self.probes = release, nodereport, probes
         self._cached: tuple[float, dict | None] | None = None
         self._lock = threading.Lock()
 
@@ -63,7 +79,9 @@ class CoordinatorService:
         if not isinstance(prev, dict):
             raise CniError(Code.INVALID_NETWORK_CONFIG, "coordinator: must be chained after a main plugin "
                                                         "(no prevResult)")
-        cfg = resolve(conf, pod_annotations=self._annotations(body), coordinator=self.coordinator())
+        pod = self._pod(body)
+        cfg = resolve(conf, pod_annotations=dict(pod.annotations) if pod is not None else {},
+                      coordinator=self.coordinator())
         out = json.dumps({**prev, "cniVersion": version}) + "\n"
         if cfg.mode == "disabled":
             return Reply(0, out)
@@ -75,13 +93,86 @@ class CoordinatorService:
             pod_socket = kernel.open_iproute(netns)
         except FileNotFoundError:
             raise CniError(Code.INVALID_ENVIRONMENT, f"coordinator: the pod netns {netns} does not exist") from None
-        with pod_socket, kernel.netlink(host_netns) as host_socket:
-            pod = kernel.read_pod(pod_socket)
-            host = kernel.read_host(host_socket, [cidr.split("/")[0] for cidr, _ in nic.ips])
-            plan = plan_add(cfg, nic=nic, container_id=body.get("containerID") or "", pod=pod, host=host)
-            kernel.apply(plan.ops, pod_netns=netns, host_netns=host_netns,
-                         sockets={"pod": pod_socket, "host": host_socket})
+        with pod_socket:
+            if cfg.detect_ip_conflict:
+                self._detect_conflicts(netns, nic, pod)
+            if cfg.detect_gateway:
+                self._detect_gateways(netns, nic, pod)
+            with kernel.netlink(host_netns) as host_socket:
+                state = kernel.read_pod(pod_socket)
+                host = kernel.read_host(host_socket, [cidr.split("/")[0] for cidr, _ in nic.ips])
+                plan = plan_add(cfg, nic=nic, container_id=body.get("containerID") or "", pod=state, host=host)
+                kernel.apply(plan.ops, pod_netns=netns, host_netns=host_netns,
+                             sockets={"pod": pod_socket, "host": host_socket})
+        self._announce(netns, nic)
         return Reply(0, out)
+
+    # -- probes ------------------------------------------------------------------------------------
+
+    def _detect_conflicts(self, netns: str, nic: Nic, pod: Any) -> None:
+        """Another holder of one of the NIC's addresses fails the ADD; the address is released (not a StatefulSet's)."""
+        ips = [cidr.split("/")[0] for cidr, _ in nic.ips]
+        deadline = time.monotonic() + CONFLICT_BUDGET
+        for index, ip in enumerate(ips):
+            timeout = max(0.05, (deadline - time.monotonic()) / (len(ips) - index))
+            try:
+                mac = self.probes.probe_ip_conflict(netns, nic.name, ip, timeout=timeout)
+            except probes.ProbeError as error:
+                raise CniError(PLUGIN_ERROR, f"coordinator: cannot probe {ip} on {nic.name} for a conflict: "
+                                             f"{error}") from None
+            if mac:
+                message = f"coordinator: IP {ip} of {nic.name} conflicts: it is already in use by MAC {mac}"
+                raise CniError(PLUGIN_ERROR, message + "; " + self._give_back(pod, nic.name, ip, mac, message))
+
+    def _give_back(self, pod: Any, nic: str, ip: str, mac: str, message: str) -> str:
+        """Release (or keep) the conflicting IP, report the finding -> what became of the IP, for the error."""
+        if pod is None:
+            outcome = "the IP is not released: the pod is unknown (no K8S_POD_NAME)"
+        elif getattr(pod, "of_statefulset", False):
+            outcome = (f"the IP is kept: pod {pod.key} belongs to StatefulSet {pod.owner_name}, whose IPs are fixed; "
+                       "free the address on the other host")
+        elif self.release is None:
+            outcome = "the IP is not released: no IPAM release path is configured"
+        else:
+            try:
+                self.release(pod, nic)
+                outcome = f"the IP is released from pod {pod.key}; a retried ADD gets another one"
+            except Exception as error:  # noqa: BLE001 - the conflict is the news; the release failure is told
+                outcome = f"releasing the IP failed ({type(error).__name__}: {error}); the garbage collector will"
+        self._report("IPConflict", pod, f"{message}; {outcome}")
+        return outcome
+
+    def _detect_gateways(self, netns: str, nic: Nic, pod: Any) -> None:
+        for gateway in dict.fromkeys(gw for _, gw in nic.ips if gw):
+            try:
+                up = self.probes.probe_gateway(netns, nic.name, gateway, timeout=GATEWAY_TIMEOUT)
+            except probes.ProbeError as error:
+                raise CniError(PLUGIN_ERROR, f"coordinator: cannot probe gateway {gateway} on {nic.name}: "
+                                             f"{error}") from None
+            if not up:
+                message = (f"coordinator: gateway {gateway} is unreachable from {nic.name}: no answer to ARP/NDP "
+                           f"within {GATEWAY_TIMEOUT:g}s")
+                self._report("GatewayUnreachable", pod, message)
+                raise CniError(PLUGIN_ERROR, message)
+
+    def _announce(self, netns: str, nic: Nic) -> None:
+        """Gratuitous ARP / unsolicited NA for each new address: neighbours forget a previous holder's MAC."""
+        for cidr, _ in nic.ips:
+            try:
+                self.probes.announce(netns, nic.name, cidr.split("/")[0])
+            except Exception as error:  # noqa: BLE001 - best-effort, never fails the ADD
+                if self.log is not None:
+                    self.log.warning("announcing an address failed", ip=cidr, nic=nic.name, error=str(error))
+
+    def _report(self, finding_type: str, pod: Any, message: str) -> None:
+        if self.nodereport is None:
+            return
+        try:
+            self.nodereport.report_finding(finding_type, kind="Pod", name=pod.name if pod is not None else "",
+                                           namespace=pod.namespace if pod is not None else "", message=message)
+        except Exception as error:  # noqa: BLE001 - a report must not change the ADD's answer
+            if self.log is not None:
+                self.log.warning("cannot report a finding", type=finding_type, error=str(error))
 
     def delete(self, body: dict) -> Reply:
         conf = body["config"]
@@ -112,16 +203,17 @@ class CoordinatorService:
         except CniError:
             return {}
 
-    def _annotations(self, body: dict) -> dict:
+    def _pod(self, body: dict) -> Any:
+        """The pod (PodInfo) of CNI_ARGS; None when the args name none or it cannot be read."""
         args = body.get("cniArgs") or {}
         if not args.get("K8S_POD_NAME"):
-            return {}
+            return None
         try:
-            return dict(self.pod_of(body).annotations)
+            return self.pod_of(body)
         except CniError:
             raise
         except Exception:  # noqa: BLE001 - no pod object: no annotation
-            return {}
+            return None
 
 
 def _host_netns(body: dict) -> str | None:

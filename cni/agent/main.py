@@ -38,6 +38,7 @@ class Agent:
                                    budget=3 * settings.api_budget)
         self.service = CniService(settings, kube=kube, cache=self.cache, committer=self.committer,
                                   metrics=self.metrics, log=Log("cni", node=settings.node))
+        self.service.coordinator.nodereport = self.nodereport  # IPConflict / GatewayUnreachable findings
         self.server = AgentServer(socket_path, Routes(cni=self._cni, ready=self.cache.problems, metrics=self._metrics))
         self._stopped = False
 

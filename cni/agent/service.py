@@ -64,7 +64,7 @@ class CniService:
             "ADD": self.add, "DEL": self.delete, "CHECK": self.check, "GC": self.gc, "STATUS": self.status}
         from coordinator.service import CoordinatorService  # the coordinator's /v1/coordinator
         self.coordinator = CoordinatorService(kube=kube, pod_of=lambda body: self._pod(CniRequest(
-            "ADD", "", "", "", body.get("cniArgs") or {}, "", {}, "")))
+            "ADD", "", "", "", body.get("cniArgs") or {}, "", {}, "")), release=self.release_nic, log=self.log)
 
     def handle(self, body: Any) -> Reply:
         """The plugin's request body -> the reply; never raises."""
@@ -179,6 +179,25 @@ class CniService:
         if pod.node and pod.node != self.settings.node:
             self.log.warning("pod is scheduled to another node", pod=pod.key, pod_node=pod.node)
         return pod
+
+    def release_nic(self, pod: PodInfo, nic: str) -> None:
+        """The coordinator found the pod's IP on `nic` in use elsewhere: DEL's release, forced, for this UID and NIC."""
+        log = self.log.bind(command="ADD", nic=nic, pod=pod.key)
+        for _ in range(ENDPOINT_ATTEMPTS):
+            outcome = self.committer.commit(lambda snap: release(snap, namespace=pod.namespace, name=pod.name,
+                                                                 uid=pod.uid, nic=nic, force=True), purpose="release")
+            try:
+                k8s.retrying(lambda: self.endpoints.after_release(outcome.endpoint), budget=self.settings.api_budget)
+                break
+            except (k8s.Conflict, k8s.NotFound) as error:
+                log.debug("endpoint changed under us; deciding again", error=str(error))
+                self.endpoints.refresh(pod.namespace, pod.name)
+        else:
+            raise CommitError(f"the SpiderEndpoint {pod.key} kept changing; try again")
+        freed = [r.ip for change in outcome.pool_changes for r in change.remove]
+        for change in outcome.pool_changes:
+            self.metrics.releases.inc(len(change.remove), pool=change.pool, result="success")
+        log.warning("released a conflicting IP", ips=freed)
 
     # -- DEL ------------------------------------------------------------------------------------
 

@@ -54,3 +54,13 @@ def test_bad_values_are_named(nad, message):
 
 def test_disable_is_upstreams_spelling_of_disabled():
     assert resolve({"mode": "disable"}, coordinator=COORDINATOR).mode == "disabled"
+
+
+def test_the_probe_knobs_are_off_by_default_and_the_nad_wins():
+    spec = {**COORDINATOR, "spec": {**(COORDINATOR.get("spec") or {}), "detectGateway": True}}
+    assert not resolve({}, coordinator=COORDINATOR).detect_ip_conflict
+    cfg = resolve({"detectIPConflict": "true"}, coordinator=spec)
+    assert cfg.detect_ip_conflict and cfg.detect_gateway
+    assert not resolve({"detectGateway": False}, coordinator=spec).detect_gateway
+    with pytest.raises(ConfigError, match="detectIPConflict"):
+        resolve({"detectIPConflict": "maybe"}, coordinator=COORDINATOR)

@@ -73,3 +73,111 @@ def test_the_agent_server_marks_coordinator_bodies_apart_from_cni_ones():
 def test_only_a_process_namespace_is_accepted_as_the_host_side():
     error = json.loads(service().handle({**body(prevResult=PREV), "hostNetns": "/etc/passwd"}).stdout)
     assert error["code"] == 4 and "hostNetns" in error["msg"]
+
+
+# -- detectIPConflict / detectGateway / announce, the probes stubbed --------------------------------
+
+class Probes:
+    """cni.probes' surface, answering as told and recording the calls."""
+    ProbeError = Exception
+
+    def __init__(self, *, conflict=None, gateway_up=True):
+        self.conflict, self.gateway_up, self.calls = conflict, gateway_up, []
+
+    def probe_ip_conflict(self, netns, ifname, ip, *, timeout):
+        self.calls.append(("conflict", netns, ifname, ip, timeout))
+        return self.conflict
+
+    def probe_gateway(self, netns, ifname, gateway, *, timeout):
+        self.calls.append(("gateway", netns, ifname, gateway, timeout))
+        return self.gateway_up
+
+    def announce(self, netns, ifname, ip):
+        self.calls.append(("announce", netns, ifname, ip))
+
+
+class Reporter:
+    def __init__(self):
+        self.findings = []
+
+    def report_finding(self, finding_type, **fields):
+        self.findings.append((finding_type, fields))
+
+
+def probed(monkeypatch, probes, *, owner_kind="Deployment"):
+    """A service whose kernel side is a no-op, with a pod owned by `owner_kind`."""
+    from contextlib import nullcontext
+
+    import coordinator.service as module
+    from cni.allocation import PodInfo
+
+    monkeypatch.setattr(module.kernel, "open_iproute", lambda netns: nullcontext())
+    monkeypatch.setattr(module.kernel, "netlink", lambda netns: nullcontext())
+    monkeypatch.setattr(module.kernel, "read_pod", lambda sock: None)
+    monkeypatch.setattr(module.kernel, "read_host", lambda sock, ips: None)
+    monkeypatch.setattr(module.kernel, "apply", lambda ops, **kw: None)
+    monkeypatch.setattr(module, "plan_add", lambda cfg, **kw: type("Plan", (), {"ops": []})())
+    pod = PodInfo("default", "web-0", "uid-1", owner_kind=owner_kind, owner_name="web")
+    released, reporter = [], Reporter()
+    svc = CoordinatorService(kube=Kube(SYNCED), pod_of=lambda b: pod, release=lambda p, nic: released.append((p, nic)),
+                             nodereport=reporter, probes=probes)
+    return svc, released, reporter
+
+
+def pod_body(**conf):
+    b = body(prevResult=PREV, **conf)
+    b["cniArgs"] = {"K8S_POD_NAMESPACE": "default", "K8S_POD_NAME": "web-0", "K8S_POD_UID": "uid-1"}
+    return b
+
+
+def test_a_conflict_fails_add_naming_ip_and_mac_and_releases_a_deployment_pods_ip(monkeypatch):
+    probes = Probes(conflict="aa:bb:cc:dd:ee:ff")
+    svc, released, reporter = probed(monkeypatch, probes)
+    reply = svc.handle(pod_body(detectIPConflict=True))
+    error = json.loads(reply.stdout)
+    assert reply.exit_code == 1 and error["code"] == 100
+    assert "10.6.0.50" in error["msg"] and "aa:bb:cc:dd:ee:ff" in error["msg"] and "released" in error["msg"]
+    assert [(p.name, nic) for p, nic in released] == [("web-0", "net1")]
+    (kind, netns, nic, ip, timeout), = probes.calls  # nothing else: no gateway probe, no announcement
+    assert (kind, netns, nic, ip) == ("conflict", "/var/run/netns/nope", "net1", "10.6.0.50") and timeout <= 1.0
+    assert [t for t, _ in reporter.findings] == ["IPConflict"]
+    assert reporter.findings[0][1]["name"] == "web-0" and "aa:bb:cc:dd:ee:ff" in reporter.findings[0][1]["message"]
+
+
+def test_a_statefulset_pod_keeps_its_conflicting_ip(monkeypatch):
+    svc, released, _ = probed(monkeypatch, Probes(conflict="aa:bb:cc:dd:ee:ff"), owner_kind="StatefulSet")
+    error = json.loads(svc.handle(pod_body(detectIPConflict=True)).stdout)
+    assert "aa:bb:cc:dd:ee:ff" in error["msg"] and "kept" in error["msg"] and "StatefulSet" in error["msg"]
+    assert released == []
+
+
+def test_an_unreachable_gateway_fails_add_naming_gateway_and_nic(monkeypatch):
+    probes = Probes(gateway_up=False)
+    svc, released, reporter = probed(monkeypatch, probes)
+    error = json.loads(svc.handle(pod_body(detectGateway=True)).stdout)
+    assert error["code"] == 100 and "gateway 10.6.0.1" in error["msg"] and "net1" in error["msg"]
+    assert [c[0] for c in probes.calls] == ["gateway"] and released == []
+    assert [t for t, _ in reporter.findings] == ["GatewayUnreachable"]
+
+
+def test_a_clean_add_probes_then_announces_each_address(monkeypatch):
+    probes = Probes()
+    svc, released, reporter = probed(monkeypatch, probes)
+    reply = svc.handle(pod_body(detectIPConflict=True, detectGateway=True))
+    assert reply.exit_code == 0 and json.loads(reply.stdout) == PREV
+    assert [c[0] for c in probes.calls] == ["conflict", "gateway", "announce"]
+    assert probes.calls[-1] == ("announce", "/var/run/netns/nope", "net1", "10.6.0.50")
+    assert released == [] and reporter.findings == []
+
+
+def test_without_the_knobs_nothing_is_probed_and_a_failed_announcement_is_ignored(monkeypatch):
+    probes = Probes()
+
+    def broken(netns, ifname, ip):
+        probes.calls.append(("announce", ip))
+        raise OSError("no such device")
+
+    probes.announce = broken
+    svc, _, _ = probed(monkeypatch, probes)
+    assert svc.handle(pod_body()).exit_code == 0
+    assert probes.calls == [("announce", "10.6.0.50")]

@@ -18,7 +18,7 @@ import json
 import pytest
 
 from . import kernel
-from .bed import Bed, Pod
+from .bed import Bed, CniFailure, Pod
 from .requirements import missing_agent, require_namespaces
 from .runtime import Attachment, Network
 
@@ -273,3 +273,24 @@ def test_disabled_mode_passes_the_result_through_and_touches_nothing(bed):
     pod.node.runtime.add(network, net1)
     assert net1.result["ips"][0]["address"].startswith("10.6.168.")
     assert not [r for r in bed.rules(pod) if r.get("table") == "100"]
+
+
+# -- detectIPConflict (last in the module: the intruder's addresses must not linger in neighbour caches) --
+
+def test_an_ip_already_held_on_the_l2_fails_add_naming_the_holders_mac_and_frees_the_pods_record(bed):
+    intruder = bed._netns("intruder")  # on the switch, holding every address the pool could hand out
+    try:
+        bed._plug("eth0", intruder, bed._switch(None))
+        for last in range(60, 80):
+            kernel.add_address("eth0", f"10.6.168.{last}/16", intruder)
+        kernel.set_up("eth0", intruder)
+        (link,) = json.loads(kernel.ip("-j", "link", "show", "eth0", netns=intruder))
+        with pytest.raises(CniFailure) as failure:
+            bed.run_pod("node1", "conflicted", network=macvlan_network(bed, mode="underlay", detectIPConflict=True))
+        pod = failure.value.pod
+        assert failure.value.plugin == "coordinator" and failure.value.code == 100, failure.value
+        assert link["address"] in failure.value.msg and "10.6.168." in failure.value.msg, failure.value.msg
+        assert "released" in failure.value.msg, failure.value.msg
+        assert bed.records_of(pod) == {}, bed.agent_log("node1")
+    finally:
+        kernel.delete_netns(intruder)
