@@ -9,7 +9,8 @@ independent of this project's install.
 
 Python compiles a script on every run (only imported modules get cached
 bytecode), which is ~4 ms of each pod's ADD for the plugin. So the script
-carries the module twice: SOURCE, verbatim and readable, and CODE, the same
+carries the module twice: SOURCE, readable (verbatim, with `cni/pluginwire.py`
+inlined where the module marks its import), and CODE, the same
 compiled for this interpreter and marshalled; it runs CODE when the interpreter
 matches and compiles SOURCE otherwise. Writes are atomic (temp file + rename)
 and idempotent (an identical file is left untouched).
@@ -20,6 +21,7 @@ from __future__ import annotations
 import importlib.util
 import marshal
 import os
+import re
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -84,12 +86,32 @@ exec(_code(), {{"__name__": "__main__", "__file__": __file__}})
 """
 
 
-def executable_text(name: str, module: str, interpreter: str) -> str:
-    """The standalone script for `module`: shebang, the source, and its precompiled code."""
+INLINE_MARKER = "# install-cni: inline"
+INLINE_LINE = re.compile(r"^from ([\w.]+) import [\w, ]+  " + re.escape(INLINE_MARKER) + "$", re.MULTILINE)
+
+
+def _source(module: str) -> str:
     spec = importlib.util.find_spec(module)
     if spec is None or spec.origin is None:
         raise InstallError(f"cannot find the source of {module}")
-    source = Path(spec.origin).read_text(encoding="utf-8")
+    return Path(spec.origin).read_text(encoding="utf-8")
+
+
+def bundled_source(module: str) -> str:
+    """`module`'s source with each `from X import ...  # install-cni: inline` line replaced by X's source."""
+
+    def inline(match: re.Match) -> str:
+        part = _source(match.group(1))
+        if INLINE_LINE.search(part) or re.search(r"^from __future__ ", part, re.MULTILINE):
+            raise InstallError(f"{match.group(1)} cannot be inlined (it has inline imports or a __future__ import)")
+        return f"# ---- {match.group(1)}, inlined by install-cni\n{part}# ---- end of {match.group(1)}"
+
+    return INLINE_LINE.sub(inline, _source(module))
+
+
+def executable_text(name: str, module: str, interpreter: str) -> str:
+    """The standalone script for `module`: shebang, its bundled source, and the precompiled code."""
+    source = bundled_source(module)
     if "'''" in source or source.endswith("\\"):
         raise InstallError(f"{module} cannot be embedded in a raw '''-string")
     filename = module.replace(".", "/") + ".py"

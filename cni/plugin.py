@@ -7,11 +7,11 @@ else, after the spec's cheap checks, to the node agent: `POST /v1/cni` over the
 agent's unix socket, then prints exactly the `stdout` and exits with exactly the
 `exitCode` the agent sends back. All the thinking happens in the warm agent.
 
-`cni/install.py` copies this file standalone into the runtime's plugin dir, so it
-imports nothing from the project, and only the standard library's C cores:
-`json`, `socket`, `logging` and `http.client` would pull in `re`, `enum` and
-`email` and cost 10-40 ms per pod; `_json`, `_socket` and a 30-line HTTP/1.1
-client cost under 1 ms. The tables below are copies of those in
+`cni/install.py` writes this file standalone into the runtime's plugin dir (with
+`cni/pluginwire.py` inlined in place of its marked import), so it uses only the
+standard library's C cores: `json`, `socket`, `logging` and `http.client` would pull
+in `re`, `enum` and `email` and cost 10-40 ms per pod; `_json`, `_socket` and the
+small HTTP/1.1 client of `cni/pluginwire.py` cost under 1 ms. The tables below are copies of those in
 `cni/protocol.py` (a test pins them equal).
 
 Socket: env SPIDERPOOL_SOCKET > ipam.ipam_unix_socket_path > the default.
@@ -22,6 +22,8 @@ Logs (never stdout): ipam.log_file_path at ipam.log_level, else stderr.
 import os
 import sys
 import time
+
+from cni.pluginwire import AgentError, ask_agent, loads, quote  # install-cni: inline
 
 DEFAULT_SOCKET = "/var/run/spidernet/spiderpool.sock"
 AGENT_PATH = "/v1/cni"
@@ -52,41 +54,6 @@ class CniError(Exception):
         self.code, self.msg, self.details = code, msg, details
 
 
-# ---------------------------------------------------------------------------------------- JSON
-
-def _json_codec():
-    """(quote, loads): the C accelerator without the `json` package (which imports `re`)."""
-    try:
-        from _json import encode_basestring_ascii, make_scanner
-    except ImportError:  # not CPython: take the slow road
-        import json
-        return json.dumps, json.loads
-
-    class Context:
-        strict, object_hook, object_pairs_hook = True, None, None
-        parse_float, parse_int = float, int
-        parse_constant = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}.__getitem__
-
-    scan, blank = make_scanner(Context()), " \t\n\r"
-
-    def loads(text):
-        start = len(text) - len(text.lstrip(blank))
-        try:
-            value, end = scan(text, start)
-        except StopIteration as stop:
-            raise ValueError("expecting a value at character %d" % stop.value) from None
-        except SystemError:  # the C scanner reports most errors through json.decoder, if imported
-            import json
-            return json.loads(text)
-        rest = text[end:]
-        if rest.strip(blank):
-            raise ValueError("extra data at character %d" % (len(text) - len(rest.lstrip(blank))))
-        return value
-
-    return encode_basestring_ascii, loads
-
-
-quote, loads = _json_codec()
 
 
 def error_json(code, msg, details, cni_version):
@@ -253,116 +220,6 @@ def timeout_for(environ, command):
     return seconds if 0 < seconds < 86400 else TIMEOUTS[command]
 
 
-# ---------------------------------------------------------------------------------------- HTTP
-
-class AgentError(Exception):
-    """The agent could not be asked or answered nonsense: the runtime should try again later."""
-
-
-def post(path, body, timeout):
-    """HTTP/1.1 POST over a unix socket -> (status, body bytes); OSError/TimeoutError/AgentError."""
-    import _socket
-
-    deadline = time.monotonic() + timeout
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    try:
-        sock.settimeout(timeout)
-        sock.connect(path)
-        head = ("POST %s HTTP/1.1\r\nHost: spiderpool-agent\r\nUser-Agent: spiderpool-cni\r\n"
-                "Content-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
-                % (AGENT_PATH, len(body)))
-        sock.sendall(head.encode("ascii") + body)
-        return read_response(Reader(sock, deadline))
-    finally:
-        sock.close()
-
-
-class Reader:
-    """Buffered reads from the socket, all against one deadline."""
-
-    def __init__(self, sock, deadline):
-        self.sock, self.deadline, self.buf = sock, deadline, b""
-
-    def fill(self):
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("timed out")
-        self.sock.settimeout(remaining)
-        chunk = self.sock.recv(65536)
-        self.buf += chunk
-        return bool(chunk)
-
-    def until(self, marker):
-        while marker not in self.buf:
-            if not self.fill():
-                raise AgentError("the connection closed mid-answer")
-        data, _, self.buf = self.buf.partition(marker)
-        return data
-
-    def exactly(self, n):
-        while len(self.buf) < n:
-            if not self.fill():
-                raise AgentError("the connection closed mid-answer")
-        data, self.buf = self.buf[:n], self.buf[n:]
-        return data
-
-    def rest(self):
-        while self.fill():
-            pass
-        data, self.buf = self.buf, b""
-        return data
-
-
-def read_response(reader):
-    lines = reader.until(b"\r\n\r\n").decode("latin-1").split("\r\n")
-    try:
-        status = int(lines[0].split(" ", 2)[1])
-    except (IndexError, ValueError):
-        raise AgentError("not an HTTP answer: %r" % lines[0][:80])
-    headers = {}
-    for line in lines[1:]:
-        key, _, value = line.partition(":")
-        headers[key.strip().lower()] = value.strip()
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        body = b""
-        while True:
-            size = int(reader.until(b"\r\n").split(b";")[0], 16)
-            if not size:
-                return status, body
-            body += reader.exactly(size)
-            reader.exactly(2)
-    if "content-length" in headers:
-        return status, reader.exactly(int(headers["content-length"]))
-    return status, reader.rest()
-
-
-def ask_agent(path, body, timeout):
-    """-> (exit code, stdout text) from the agent, or AgentError naming what went wrong."""
-    try:
-        status, answer = post(path, body, timeout)
-    except FileNotFoundError:
-        raise AgentError("the socket does not exist (is the spiderpool agent running on this node?)")
-    except ConnectionRefusedError:
-        raise AgentError("connection refused (the agent is not listening)")
-    except TimeoutError:
-        raise AgentError("no answer within %g s" % timeout)
-    except OSError as exc:
-        raise AgentError(exc.strerror or str(exc))
-    except ValueError as exc:  # a malformed status line, length or chunk size
-        raise AgentError("a malformed HTTP answer (%s)" % exc)
-    text = answer.decode("utf-8", "replace")
-    if status != 200:
-        raise AgentError("HTTP %d: %s" % (status, text.strip()[:300] or "(empty body)"))
-    try:
-        reply = loads(text)
-        exit_code, stdout = reply["exitCode"], reply["stdout"]
-    except (ValueError, TypeError, KeyError):
-        raise AgentError("an unreadable answer: %r" % text[:300])
-    if not isinstance(exit_code, int) or isinstance(exit_code, bool) or not isinstance(stdout, str):
-        raise AgentError("an unreadable answer: %r" % text[:300])
-    return exit_code, stdout
-
-
 # ---------------------------------------------------------------------------------------- commands
 
 def cmd_version(environ, stdin, log):
@@ -387,7 +244,7 @@ def cmd_forward(environ, stdin, log):
     what = " ".join(filter(None, (command, environ.get("CNI_IFNAME"))))
     started = time.monotonic()
     try:
-        exit_code, stdout = ask_agent(path, agent_body(command, environ, args, text), timeout)
+        exit_code, stdout = ask_agent(path, AGENT_PATH, agent_body(command, environ, args, text), timeout)
     except AgentError as exc:
         code = NOT_AVAILABLE if command == "STATUS" else TRY_AGAIN_LATER
         msg = "spiderpool agent at %s: %s" % (path, exc)

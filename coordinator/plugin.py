@@ -8,14 +8,16 @@ the agent enters while we wait). The agent plans and applies routes, rules and
 neighbours and answers `{"exitCode", "stdout"}`; we print and exit with exactly that.
 ADD's stdout is prevResult unchanged, in the conf's cniVersion.
 
-`cni/install.py` writes this file standalone into the plugin dir: standard library C
-cores only (the JSON codec and the HTTP/1.1 client are copies of `cni/plugin.py`'s).
+`cni/install.py` writes this file standalone into the plugin dir, with `cni/pluginwire.py`
+(the JSON codec and HTTP/1.1 client it shares with `cni/plugin.py`) inlined in place of
+its marked import: standard library C cores only.
 Socket: env SPIDERPOOL_SOCKET > the conf's `unixSocketPath` > the default.
 """
 
 import os
 import sys
-import time
+
+from cni.pluginwire import AgentError, ask_agent, loads, quote  # install-cni: inline
 
 DEFAULT_SOCKET = "/var/run/spidernet/spiderpool.sock"
 AGENT_PATH = "/v1/coordinator"
@@ -32,156 +34,6 @@ class CniError(Exception):
     def __init__(self, code, msg):
         Exception.__init__(self, msg)
         self.code, self.msg = code, msg
-
-
-# ---------------------------------------------------------------------------------------- JSON
-
-def _json_codec():
-    """(quote, loads): the C accelerator without the `json` package (which imports `re`)."""
-    try:
-        from _json import encode_basestring_ascii, make_scanner
-    except ImportError:  # not CPython: take the slow road
-        import json
-        return json.dumps, json.loads
-
-    class Context:
-        strict, object_hook, object_pairs_hook = True, None, None
-        parse_float, parse_int = float, int
-        parse_constant = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}.__getitem__
-
-    scan, blank = make_scanner(Context()), " \t\n\r"
-
-    def loads(text):
-        start = len(text) - len(text.lstrip(blank))
-        try:
-            value, end = scan(text, start)
-        except StopIteration as stop:
-            raise ValueError("expecting a value at character %d" % stop.value) from None
-        except SystemError:  # the C scanner reports most errors through json.decoder, if imported
-            import json
-            return json.loads(text)
-        rest = text[end:]
-        if rest.strip(blank):
-            raise ValueError("extra data at character %d" % (len(text) - len(rest.lstrip(blank))))
-        return value
-
-    return encode_basestring_ascii, loads
-
-
-quote, loads = _json_codec()
-
-
-quote, loads = _json_codec()
-
-
-# ---------------------------------------------------------------------------------------- HTTP
-
-class AgentError(Exception):
-    """The agent could not be asked or answered nonsense: the runtime should try again later."""
-
-
-def post(path, body, timeout):
-    """HTTP/1.1 POST over a unix socket -> (status, body bytes); OSError/TimeoutError/AgentError."""
-    import _socket
-
-    deadline = time.monotonic() + timeout
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    try:
-        sock.settimeout(timeout)
-        sock.connect(path)
-        head = ("POST %s HTTP/1.1\r\nHost: spiderpool-agent\r\nUser-Agent: spiderpool-cni\r\n"
-                "Content-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
-                % (AGENT_PATH, len(body)))
-        sock.sendall(head.encode("ascii") + body)
-        return read_response(Reader(sock, deadline))
-    finally:
-        sock.close()
-
-
-class Reader:
-    """Buffered reads from the socket, all against one deadline."""
-
-    def __init__(self, sock, deadline):
-        self.sock, self.deadline, self.buf = sock, deadline, b""
-
-    def fill(self):
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("timed out")
-        self.sock.settimeout(remaining)
-        chunk = self.sock.recv(65536)
-        self.buf += chunk
-        return bool(chunk)
-
-    def until(self, marker):
-        while marker not in self.buf:
-            if not self.fill():
-                raise AgentError("the connection closed mid-answer")
-        data, _, self.buf = self.buf.partition(marker)
-        return data
-
-    def exactly(self, n):
-        while len(self.buf) < n:
-            if not self.fill():
-                raise AgentError("the connection closed mid-answer")
-        data, self.buf = self.buf[:n], self.buf[n:]
-        return data
-
-    def rest(self):
-        while self.fill():
-            pass
-        data, self.buf = self.buf, b""
-        return data
-
-
-def read_response(reader):
-    lines = reader.until(b"\r\n\r\n").decode("latin-1").split("\r\n")
-    try:
-        status = int(lines[0].split(" ", 2)[1])
-    except (IndexError, ValueError):
-        raise AgentError("not an HTTP answer: %r" % lines[0][:80])
-    headers = {}
-    for line in lines[1:]:
-        key, _, value = line.partition(":")
-        headers[key.strip().lower()] = value.strip()
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        body = b""
-        while True:
-            size = int(reader.until(b"\r\n").split(b";")[0], 16)
-            if not size:
-                return status, body
-            body += reader.exactly(size)
-            reader.exactly(2)
-    if "content-length" in headers:
-        return status, reader.exactly(int(headers["content-length"]))
-    return status, reader.rest()
-
-
-def ask_agent(path, body, timeout):
-    """-> (exit code, stdout text) from the agent, or AgentError naming what went wrong."""
-    try:
-        status, answer = post(path, body, timeout)
-    except FileNotFoundError:
-        raise AgentError("the socket does not exist (is the spiderpool agent running on this node?)")
-    except ConnectionRefusedError:
-        raise AgentError("connection refused (the agent is not listening)")
-    except TimeoutError:
-        raise AgentError("no answer within %g s" % timeout)
-    except OSError as exc:
-        raise AgentError(exc.strerror or str(exc))
-    except ValueError as exc:  # a malformed status line, length or chunk size
-        raise AgentError("a malformed HTTP answer (%s)" % exc)
-    text = answer.decode("utf-8", "replace")
-    if status != 200:
-        raise AgentError("HTTP %d: %s" % (status, text.strip()[:300] or "(empty body)"))
-    try:
-        reply = loads(text)
-        exit_code, stdout = reply["exitCode"], reply["stdout"]
-    except (ValueError, TypeError, KeyError):
-        raise AgentError("an unreadable answer: %r" % text[:300])
-    if not isinstance(exit_code, int) or isinstance(exit_code, bool) or not isinstance(stdout, str):
-        raise AgentError("an unreadable answer: %r" % text[:300])
-    return exit_code, stdout
 
 
 def error_json(code, msg, cni_version):
@@ -244,7 +96,7 @@ def cmd_forward(environ, stdin):
     configured = config.get("unixSocketPath")
     path = environ.get("SPIDERPOOL_SOCKET") or (configured if isinstance(configured, str) else "") or DEFAULT_SOCKET
     try:
-        return ask_agent(path, agent_body(command, environ, args, text), TIMEOUTS[command])
+        return ask_agent(path, AGENT_PATH, agent_body(command, environ, args, text), TIMEOUTS[command])
     except AgentError as exc:
         return 1, error_json(TRY_AGAIN_LATER, "coordinator: spiderpool agent at %s: %s" % (path, exc), version)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cni import plugin
+from cni import plugin, pluginwire
 from cni.install import PLUGINS, InstallError, default_interpreter, install
 from tests.conftest import REPO
 
@@ -39,12 +39,18 @@ def test_the_installed_plugin_answers_version_with_no_pythonpath_and_no_project_
     assert json.loads(proc.stdout)["supportedVersions"][-1] == "1.1.0"
 
 
-def test_the_script_carries_the_module_source_verbatim(tmp_path):
+def test_the_script_carries_the_module_source_verbatim_with_the_shared_client_inlined(tmp_path):
     (written,) = install(tmp_path, plugins=IPAM_ONLY)
     namespace: dict = {}
     script = written.path.read_text()
     exec(compile(script.split("\nCODE = ", 1)[0], "installed", "exec"), namespace)  # up to SOURCE only
-    assert namespace["SOURCE"] == Path(plugin.__file__).read_text()
+    marked = "from cni.pluginwire import AgentError, ask_agent, loads, quote  # install-cni: inline\n"
+    module = Path(plugin.__file__).read_text()
+    assert marked in module
+    before, after = module.split(marked)
+    wire = Path(pluginwire.__file__).read_text()
+    assert namespace["SOURCE"] == (before + "# ---- cni.pluginwire, inlined by install-cni\n" + wire
+                                   + "# ---- end of cni.pluginwire\n" + after)
 
 
 def test_an_interpreter_of_another_version_compiles_the_source_instead(tmp_path, monkeypatch):

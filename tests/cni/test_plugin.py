@@ -9,11 +9,11 @@ import socket
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 
-from cni import plugin, protocol
+from cni import plugin, pluginwire, protocol
+from cni.install import bundled_source
 from cni.protocol import render_result
 from tests.cni.conftest import VERSIONS, netconf, runtime_env
 from tests.cni.fake_agent import CANNED_RESULT, FakeAgent
@@ -298,7 +298,8 @@ def test_an_add_imports_none_of_the_slow_stdlib_packages_nor_the_project(plugin_
 
 
 def test_the_plugin_module_imports_only_os_sys_and_time_at_top_level():
-    tree = ast.parse(Path(plugin.__file__).read_text())
+    """As installed: with cni/pluginwire.py inlined in place of its marked import."""
+    tree = ast.parse(bundled_source("cni.plugin"))
     top = {alias.name for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
            for alias in node.names}
     assert top == {"os", "sys", "time"}
@@ -340,5 +341,5 @@ def test_the_plugin_and_the_protocol_module_refuse_the_same_inputs_with_the_same
 
 def test_the_plugin_module_runs_on_the_pure_python_json_fallback_too(monkeypatch):
     monkeypatch.setitem(sys.modules, "_json", None)  # as on an interpreter without the C accelerator
-    quote, loads = plugin._json_codec()
+    quote, loads = pluginwire._json_codec()
     assert quote("a\"b") == '"a\\"b"' and loads(' {"a": [1, 2.5, null]} ') == {"a": [1, 2.5, None]}
