@@ -7,6 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster.fixtures import (  # noqa: F401  (fixtures for every suite)
+    kube_server,
+    real_cluster,
+    real_cluster_with_controllers,
+    real_control_plane,
+    real_control_plane_with_controllers,
+)
+from tests.kubeapi.fixtures import kubeapi  # noqa: F401  (fixture)
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 
@@ -33,3 +42,45 @@ def write_spec(tmp_path):
         return path
 
     return write
+
+
+def calico_crds() -> list[dict]:
+    """Calico's IPPool CRDs (both API groups) from ../shared/upstream, standing in for Calico.
+
+    The copy of `crd.projectcalico.org_ippools.yaml` there sets `uniqueItems: true`, which
+    kube-apiserver refuses ("the runtime complexity becomes quadratic"); it is dropped here.
+    """
+    import yaml
+
+    crds = []
+    for name in ("projectcalico.org_ippools.yaml", "crd.projectcalico.org_ippools.yaml"):
+        path = REPO.parent / "shared" / "upstream" / "crds" / name
+        if path.exists():
+            crds.append(_without_unique_items(yaml.safe_load(path.read_text())))
+    return crds
+
+
+def _without_unique_items(node):
+    if isinstance(node, dict):
+        return {k: _without_unique_items(v) for k, v in node.items() if k != "uniqueItems"}
+    if isinstance(node, list):
+        return [_without_unique_items(v) for v in node]
+    return node
+
+
+def ensure_crd(server, crd: dict) -> None:
+    """Create a CRD unless the server has it (the real server keeps CRDs across tests), then
+    wait until it is Established."""
+    import time
+
+    resource = "customresourcedefinitions.apiextensions.k8s.io"
+    name = crd["metadata"]["name"]
+    if server.get(resource, name) is None:
+        server.create(crd)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        conditions = ((server.get(resource, name) or {}).get("status") or {}).get("conditions") or []
+        if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"CRD {name} not Established")
