@@ -5,27 +5,22 @@ from __future__ import annotations
 import shutil
 
 import pytest
-import yaml
 
 from reconciler.cli import main
 from reconciler.kube import RetryPolicy, connect
 from reconciler.sync import install_crds
-from tests.conftest import REPO
-from tests.kubeapi.fixtures import kubeapi  # noqa: F401  (fixture)
-
-
-CALICO_CRDS = REPO.parent / "shared" / "upstream" / "crds"
+from tests.conftest import REPO, calico_crds, ensure_crd
 
 
 @pytest.fixture
-def cluster(kubeapi):  # noqa: F811
-    """The server with our CRDs (and Calico's IPPool CRDs, standing in for Calico) Established; stats reset."""
-    install_crds(connect(kubeconfig=str(kubeapi.kubeconfig)))
-    for name in ("projectcalico.org_ippools.yaml", "crd.projectcalico.org_ippools.yaml"):
-        if (CALICO_CRDS / name).exists():
-            kubeapi.create(yaml.safe_load((CALICO_CRDS / name).read_text()))
-    kubeapi.stats.reset()
-    return kubeapi
+def cluster(kube_server):
+    """The server (real unless the test is marked `testserver`) with our CRDs and Calico's IPPool
+    CRDs (standing in for Calico) Established; stats reset."""
+    install_crds(connect(kubeconfig=str(kube_server.kubeconfig)))
+    for crd in calico_crds():
+        ensure_crd(kube_server, crd)
+    kube_server.stats.reset()
+    return kube_server
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ a killed apply converges when run again."""
 
 from __future__ import annotations
 
+import pytest
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ from tests.conftest import EXAMPLES, REPO
 EXAMPLE = EXAMPLES / "cross-zone-pools"
 
 
+@pytest.mark.testserver
 def test_conflicts_and_server_errors_are_retried(cli, cluster):
     cluster.faults.configure(conflict_rate=0.3, error_rate=0.2, seed=7)
     code, out, err = cli("apply", EXAMPLE)
@@ -27,6 +29,7 @@ def test_conflicts_and_server_errors_are_retried(cli, cluster):
     assert set(owned(cluster, "cross-zone")) == identities(render_path(EXAMPLE))
 
 
+@pytest.mark.testserver
 def test_errors_that_outlast_the_budget_are_reported_with_the_object_and_the_server_message(cli, cluster):
     """Persistent 500s: the dry runs of the plan fail, so nothing is written at all."""
     cluster.faults.fail_next(10_000, kind="error", verbs={"patch"})
@@ -62,6 +65,7 @@ current-context: x
     assert "Traceback" not in err and len(err.splitlines()) <= 2
 
 
+@pytest.mark.testserver
 def test_an_apply_killed_midway_converges_on_the_next_run(cluster):
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
     cluster.faults.configure(slow_rate=1.0, slow_seconds=0.3, verbs={"patch"})
@@ -118,6 +122,7 @@ def test_objects_the_server_would_refuse_stop_the_apply_before_any_write(cli, cl
     assert "spec.gateway" in err
 
 
+@pytest.mark.testserver
 def test_a_request_that_hangs_times_out_and_is_reported(cli, cluster):
     cluster.faults.fail_next(10_000, kind="slow", seconds=3.0, verbs={"patch"})
     started = time.monotonic()

@@ -23,17 +23,17 @@ from cni.agent.main import Agent
 from cni.agent.service import AgentSettings
 from reconciler.kube import connect as reconciler_connect
 from reconciler.sync import install_crds
-from tests.kubeapi.fixtures import kubeapi  # noqa: F401  (fixture)
 
 POOLS = "spiderippools.spiderpool.spidernet.io"
 ENDPOINTS = "spiderendpoints.spiderpool.spidernet.io"
 
 
 @pytest.fixture
-def cluster(kubeapi):  # noqa: F811
-    install_crds(reconciler_connect(kubeconfig=str(kubeapi.kubeconfig)))
-    kubeapi.stats.reset()
-    return kubeapi
+def cluster(kube_server):
+    """The real API server (tests/kubeapi for tests marked `testserver`) with our CRDs."""
+    install_crds(reconciler_connect(kubeconfig=str(kube_server.kubeconfig)))
+    kube_server.stats.reset()
+    return kube_server
 
 
 @pytest.fixture
@@ -66,6 +66,17 @@ class Objects:
             meta["ownerReferences"] = [{"apiVersion": "apps/v1", "controller": True, **owner}]
         return self.server.create({"apiVersion": "v1", "kind": "Pod", "metadata": meta,
                                    "spec": {"nodeName": node, "containers": [{"name": "c", "image": "pause"}]}})
+
+    def delete_pod(self, name: str, namespace: str = "default") -> None:
+        """`kubectl delete pod` and the kubelet's confirmation after its CNI DEL: the pod is gone.
+        (A real API server keeps a pod bound to a node terminating until the kubelet confirms;
+        the test server deletes it at once.)"""
+        from kubernetes import client
+
+        from tests.kubeapi.fixtures import api_client_for
+
+        with api_client_for(self.server) as api:
+            client.CoreV1Api(api).delete_namespaced_pod(name, namespace, grace_period_seconds=0)
 
     def statefulset(self, name: str, replicas: int, *, namespace: str = "default") -> dict:
         return self.server.create({

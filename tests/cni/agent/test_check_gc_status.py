@@ -41,7 +41,7 @@ def test_gc_releases_this_networks_attachments_the_runtime_no_longer_lists(objec
     if vanished == "finished":
         kube.replace_status(k8s.PODS, {**gone, "status": {"phase": "Failed"}})  # its DEL never came
     else:
-        kube.delete(k8s.PODS, "gone", "default")  # force-deleted: the endpoint still knows the sandbox
+        objects.delete_pod("gone", "default")  # force-deleted: the endpoint still knows the sandbox
     other_network = netconf("1.1.0", name="another-network")
     config = {**netconf("1.1.0"), "cni.dev/valid-attachments": [{"containerID": "sandbox-kept", "ifname": "eth0"}]}
 

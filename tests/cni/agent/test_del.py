@@ -10,7 +10,7 @@ def test_del_after_the_pod_is_gone_frees_its_ip_and_deletes_its_endpoint(objects
     pod = objects.pod("web", "worker1")
     agent = agents("worker1")
     assert agent.add(pod).ok
-    kube.delete(k8s.PODS, "web", "default")
+    objects.delete_pod("web", "default")
 
     reply = agent.delete(pod)
 
@@ -24,7 +24,7 @@ def test_del_is_idempotent_and_a_del_for_nothing_succeeds(cluster, objects, agen
     pod = objects.pod("web", "worker1")
     agent = agents("worker1")
     agent.add(pod)
-    kube.delete(k8s.PODS, "web", "default")
+    objects.delete_pod("web", "default")
     assert agent.delete(pod).ok
     writes = cluster.stats.writes
 
@@ -52,7 +52,7 @@ def test_a_late_del_with_an_old_uid_frees_nothing_of_the_re_created_pod(objects,
     old = objects.pod("web", "worker1")
     agent = agents("worker1")
     agent.add(old, container="old-sandbox")
-    kube.delete(k8s.PODS, "web", "default")
+    objects.delete_pod("web", "default")
     new = objects.pod("web", "worker1")  # same name, new UID
     assert agent.add(new, container="new-sandbox").ok
     held_by_new = {ip for ip, r in objects.records("p4").items() if r["podUid"] == new["metadata"]["uid"]}
@@ -71,7 +71,7 @@ def test_del_of_one_nic_frees_only_that_nic(objects, agents, kube):
     agent = agents("worker1")
     assert agent.add(pod, nic="eth0").ips == ["10.6.1.1"]
     assert agent.add(pod, nic="net1").ips == ["10.6.1.2"]
-    kube.delete(k8s.PODS, "web", "default")
+    objects.delete_pod("web", "default")
 
     assert agent.delete(pod, nic="net1").ok
 

@@ -75,6 +75,7 @@ def test_an_add_for_a_finished_pod_is_refused(setup, cluster, objects):
     assert objects.records("p4") == {}
 
 
+@pytest.mark.testserver  # stops the API server under the agent
 def test_when_the_api_is_unreachable_add_says_try_again_later_and_status_says_not_available(cluster, objects,
                                                                                            sock_dir):
     objects.pool("p4", ["10.6.1.1-10.6.1.9"], default=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import json
 import threading
 
@@ -14,6 +15,7 @@ def pool_writes(cluster) -> list:
     return [r for r in cluster.stats.write_log() if r.resource.startswith("spiderippools.")]
 
 
+@pytest.mark.testserver
 def test_conflicting_pool_writes_are_decided_again_and_counted(cluster, objects, agents):
     objects.pool("p4", ["10.6.1.1-10.6.1.9"], default=True)
     pod = objects.pod("web", "worker1")
@@ -28,6 +30,7 @@ def test_conflicting_pool_writes_are_decided_again_and_counted(cluster, objects,
         agent.client.get("/metrics")[1].splitlines()
 
 
+@pytest.mark.testserver
 def test_concurrent_adds_on_one_node_share_pool_writes(cluster, objects, agents):
     objects.pool("p4", ["10.6.1.1-10.6.1.99"], default=True)
     pods = [objects.pod(f"web-{i:02d}", "worker1") for i in range(30)]
@@ -52,6 +55,7 @@ def test_concurrent_adds_on_one_node_share_pool_writes(cluster, objects, agents)
     assert len(pool_writes(cluster)) <= 10  # status updates carried several allocations each
 
 
+@pytest.mark.testserver
 def test_a_failed_endpoint_write_rolls_the_pool_record_back_and_says_try_again(cluster, objects, agents):
     objects.pool("p4", ["10.6.1.1-10.6.1.9"], default=True)
     pod = objects.pod("web", "worker1")

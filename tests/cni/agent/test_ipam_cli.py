@@ -84,6 +84,7 @@ def test_ipam_check_flags_an_injected_duplicate_and_a_record_of_a_missing_pod(al
     assert {f["kind"] for f in report["findings"]} >= {"duplicate-ip", "missing-pod"}
 
 
+@pytest.mark.testserver  # stops the API server under the agent
 def test_ipam_reports_an_unreachable_cluster_as_an_error(cluster, cli):
     cluster.stop()
     code, _, err = cli("ipam", "pools", "--request-timeout", "1", "--retry-budget", "0.3")

@@ -32,7 +32,7 @@ def two_pods(objects, agents, kube):
     live, dead = objects.pod("live", "worker1"), objects.pod("dead", "worker1")
     agent = agents("worker1")
     assert agent.add(live).ok and agent.add(dead).ok
-    kube.delete(k8s.PODS, "dead", "default")
+    objects.delete_pod("dead", "default")
     return live, dead
 
 
@@ -82,7 +82,7 @@ def test_an_endpoint_no_record_backs_is_swept_after_the_grace(objects, agents, k
     objects.pool("p4", ["10.6.1.1-10.6.1.9"], default=True)
     pod = objects.pod("web", "worker1")
     agents("worker1").add(pod)
-    kube.delete(k8s.PODS, "web", "default")
+    objects.delete_pod("web", "default")
     pool = kube.get(k8s.POOLS, "p4")  # someone freed the record by hand; the endpoint is left over
     kube.replace_status(k8s.POOLS, {**pool, "status": {"allocatedIPs": "{}", "allocatedIPCount": 0,
                                                         "totalIPCount": 9}})
@@ -114,7 +114,7 @@ def test_the_running_collector_reacts_to_a_pod_deletion_without_waiting_for_its_
     thread.start()
     try:
         assert collector.cache.wait_synced(10)
-        kube.delete(k8s.PODS, "web", "default")
+        objects.delete_pod("web", "default")
         deadline = time.monotonic() + 10
         while objects.records("p4") and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -12,7 +12,7 @@ def test_a_statefulset_pod_keeps_its_ip_when_it_is_re_created(objects, agents, k
     first = objects.pod("db-0", "worker1", owner=owner)
     agent = agents("worker1")
     ip = agent.add(first).ips
-    kube.delete(k8s.PODS, "db-0", "default")
+    objects.delete_pod("db-0", "default")
     assert agent.delete(first).ok  # the set still wants db-0: kept
     assert objects.endpoint("db-0") is not None
     assert agent.add(objects.pod("other", "worker1")).ips != ip
@@ -36,6 +36,6 @@ def test_a_restarted_agent_rebuilds_its_view_from_the_api_and_answers_the_same(o
 
     assert [restarted.add(p).ips for p in pods] == given
     assert restarted.add(objects.pod("web-new", "worker1")).ips == ["10.6.1.4"]
-    kube.delete(k8s.PODS, "web-0", "default")
+    objects.delete_pod("web-0", "default")
     assert restarted.delete(pods[0]).ok
     assert sorted(objects.records("p4")) == ["10.6.1.2", "10.6.1.3", "10.6.1.4"]

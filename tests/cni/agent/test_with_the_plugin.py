@@ -28,7 +28,7 @@ def test_the_plugin_prints_the_agents_result_and_exit_codes(objects, agents, kub
     assert bad.returncode == 1 and bad.error_code == 7
     assert bad.json["msg"].startswith("spiderpool IP allocation error: wrong input")
 
-    kube.delete(k8s.PODS, "web", "default")
+    objects.delete_pod("web", "default")
     deleted = run_plugin(runtime_env("DEL", CNI_IFNAME="eth0", CNI_ARGS=pod_args(pod)), netconf("0.4.0"), socket=sock)
     assert (deleted.returncode, deleted.stdout) == (0, "")
     assert objects.records("p4") == {}

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
-import yaml
 
 from cni import kube as k8s
 from reconciler.kube import connect as reconciler_connect
 from reconciler.sync import install_crds
-from tests.kubeapi.fixtures import kubeapi  # noqa: F401  (fixture)
-
-CALICO_CRDS = Path(__file__).resolve().parents[3].parent / "shared" / "upstream" / "crds"
+from tests.conftest import calico_crds, ensure_crd
 
 
 @pytest.fixture
-def cluster(kubeapi):  # noqa: F811
-    install_crds(reconciler_connect(kubeconfig=str(kubeapi.kubeconfig)))
-    for name in ("projectcalico.org_ippools.yaml", "crd.projectcalico.org_ippools.yaml"):
-        kubeapi.create(yaml.safe_load((CALICO_CRDS / name).read_text()))
-    kubeapi.stats.reset()
-    return kubeapi
+def cluster(kube_server):
+    install_crds(reconciler_connect(kubeconfig=str(kube_server.kubeconfig)))
+    for crd in calico_crds():
+        ensure_crd(kube_server, crd)
+    kube_server.stats.reset()
+    return kube_server
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from cni import kube as k8s
 from cni.agent.main import Agent
 from cni.agent.service import AgentSettings
 from tests.cni.agent.conftest import Objects, cluster, kube, objects, sock_dir  # noqa: F401  (fixtures)
-from tests.kubeapi.fixtures import kubeapi  # noqa: F401  (fixture)
 
 REPORTS = "nodereports.gitops.spidernet.io"
 
