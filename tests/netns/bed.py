@@ -120,7 +120,7 @@ class Pod:
 
 
 class Bed:
-    def __init__(self, *, cluster: bool = True):
+    def __init__(self, *, cluster: bool = True, server=None):
         kernel.sweep(NAME_PATTERN, workdirs=WORK_ROOT)
         self.id = f"{PREFIX}{os.getpid()}-{secrets.token_hex(2)}"
         self.workdir = Path(tempfile.mkdtemp(prefix=self.id + "-", dir=WORK_ROOT))
@@ -131,7 +131,7 @@ class Bed:
         self.pods: list[Pod] = []
         self._pod_count = 0
         try:
-            self.cluster = Cluster(self.workdir) if cluster else None
+            self.cluster = Cluster(self.workdir, server) if cluster else None
         except BaseException:
             subprocess.run(["rm", "-rf", str(self.workdir)], check=False)
             raise

@@ -28,26 +28,36 @@ PAUSE = {"name": "app", "image": "registry.k8s.io/pause:3.9"}
 
 
 class Cluster:
-    def __init__(self, workdir: Path):
+    """The bed's API side on `server`: a `tests.cluster.api.RealCluster` (the real control plane,
+    wiped when the bed closes) or, when none is given, a `tests/kubeapi` server of its own."""
+
+    def __init__(self, workdir: Path, server=None):
         from reconciler.kube import connect
         from reconciler.sync import install_crds
         from tests.kubeapi.fixtures import api_client_for
         from tests.kubeapi.server import KubeAPIServer
 
-        self.server = KubeAPIServer().start()
+        self._own_server = server is None
+        self.server = KubeAPIServer().start() if server is None else server
         self.kubeconfig = self.server.write_kubeconfig(workdir / "kubeconfig")
         self.client = None
         try:
             install_crds(connect(kubeconfig=str(self.kubeconfig)))
             self.client = api_client_for(self.server)
         except BaseException:
-            self.server.stop()
+            self._release()
             raise
 
     def stop(self) -> None:
         if self.client is not None:
             self.client.close()
-        self.server.stop()
+        self._release()
+
+    def _release(self) -> None:
+        if self._own_server:
+            self.server.stop()
+        else:
+            self.server.wipe()
 
     # -- what an operator does --------------------------------------------------------------------
 
@@ -69,7 +79,10 @@ class Cluster:
         return self.server.get(resource, name, namespace)
 
     def add_node(self, name: str, labels: Mapping[str, str]) -> None:
-        self.create({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": dict(labels)}})
+        if hasattr(self.server, "add_node"):   # the real server: Ready, with capacity, schedulable
+            self.server.add_node(name, labels)
+        else:
+            self.create({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": dict(labels)}})
 
     def ensure_namespace(self, name: str, *, annotations: Mapping[str, str] | None = None,
                          labels: Mapping[str, str] | None = None) -> None:
@@ -96,11 +109,12 @@ class Cluster:
             "labels": dict(labels or {}), "finalizers": [KUBELET_FINALIZER]},
             "spec": {"nodeName": node, "containers": [dict(PAUSE)]}})["metadata"]["uid"]
 
-    def terminate_pod(self, name: str, namespace: str) -> None:
+    def terminate_pod(self, name: str, namespace: str, *, grace_period_seconds: int | None = None) -> None:
         """`kubectl delete pod`: the pod becomes terminating (a no-op when it is gone)."""
         from kubernetes import client
 
-        self._ignoring_404(lambda: client.CoreV1Api(self.client).delete_namespaced_pod(name, namespace))
+        self._ignoring_404(lambda: client.CoreV1Api(self.client).delete_namespaced_pod(
+            name, namespace, grace_period_seconds=grace_period_seconds))
 
     def finalize_pod(self, name: str, namespace: str) -> None:
         """The kubelet is done with the pod: the object goes (a no-op when it is gone)."""
@@ -113,7 +127,8 @@ class Cluster:
             rest = [f for f in obj["metadata"]["finalizers"] if f != KUBELET_FINALIZER]
             self._ignoring_404(lambda: client.CoreV1Api(self.client).patch_namespaced_pod(
                 name, namespace, [{"op": "replace", "path": "/metadata/finalizers", "value": rest}]))
-        self.terminate_pod(name, namespace)
+        # the kubelet confirms the deletion with a zero grace period (a real server waits for it)
+        self.terminate_pod(name, namespace, grace_period_seconds=0)
 
     @staticmethod
     def _ignoring_404(call) -> None:

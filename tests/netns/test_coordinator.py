@@ -17,6 +17,8 @@ import json
 
 import pytest
 
+from tests.cluster.api import RealCluster
+
 from . import kernel
 from .bed import Bed, CniFailure, Pod
 from .requirements import missing_agent, require_namespaces
@@ -56,14 +58,14 @@ DEFAULT_ROUTE_NIC = "ipam.spidernet.io/default-route-nic"
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster(tmp_path_factory, real_control_plane):
     require_namespaces()
     reason = missing_agent()
     if reason:
         pytest.skip(reason)
     spec = tmp_path_factory.mktemp("spec") / "spec.yaml"
     spec.write_text(SPEC)
-    with Bed() as bed:
+    with Bed(server=RealCluster(real_control_plane)) as bed:
         bed.add_switch()
         bed.add_router(addresses=["10.6.0.1/16", "10.7.0.1/16"])
         for name, (address, _) in NODES.items():

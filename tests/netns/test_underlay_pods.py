@@ -20,6 +20,8 @@ import time
 
 import pytest
 
+from tests.cluster.api import RealCluster
+
 from .bed import Bed, Pod
 from .requirements import missing_agent, require_namespaces
 from .runtime import VERSIONS, CniFailure, Network
@@ -73,14 +75,14 @@ INVALID_NETWORK_CONFIG, TRY_AGAIN_LATER, NOT_AVAILABLE = 7, 11, 50  # CNI spec e
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster(tmp_path_factory, real_control_plane):
     require_namespaces()
     reason = missing_agent()
     if reason:
         pytest.skip(reason)
     spec = tmp_path_factory.mktemp("spec") / "spec.yaml"
     spec.write_text(SPEC)
-    with Bed() as bed:
+    with Bed(server=RealCluster(real_control_plane)) as bed:
         bed.add_switch()
         bed.add_router(addresses=["10.6.0.1/16", "10.7.0.1/16", "10.8.0.1/16"])
         bed.add_node("node1", address="10.6.0.11/16", labels={"node-subnet": "subnet-6"})
