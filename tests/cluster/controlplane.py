@@ -10,6 +10,8 @@ Admission differs from a kubeadm cluster in two places, both because no kubelet 
 `ServiceAccount` (would wait for token volumes nobody mounts) and `TaintNodesByCondition`
 (would taint every Node not-ready until a kubelet reports) are off, and the node-lifecycle
 controller is off; Node objects the test bed registers are marked Ready by the bed itself.
+The root-CA publisher is off too: its `kube-root-ca.crt` ConfigMap in every namespace is for
+pods' token volumes, which nobody mounts here, and would only pad every list a test makes.
 """
 
 from __future__ import annotations
@@ -182,7 +184,7 @@ class ControlPlane:
             f"--secure-port={cm_port}", f"--cert-dir={self.dir / 'cm-certs'}",
             f"--service-account-private-key-file={self.pki.sa_key}", f"--root-ca-file={self.pki.ca_cert}",
             "--use-service-account-credentials=true",
-            "--controllers=*,-nodelifecycle,-nodeipam", "--v=1",
+            "--controllers=*,-nodelifecycle,-nodeipam,-root-ca-cert-publisher", "--v=1",
         ])
         self._spawn("kube-scheduler", [
             str(self.binaries.kube_scheduler), *common(pki.SCHEDULER), f"--secure-port={sched_port}",
