@@ -33,9 +33,10 @@ def dump_stream(objects: Iterable[dict[str, Any]]) -> str:
                          explicit_start=True, width=1 << 16, allow_unicode=True)
 
 
-# Bounds on a --state file, which is read whole: `kubectl get -o yaml` of a cluster with 20,000 pools
-# is about 40 MB; Kubernetes objects nest about 20 levels (managedFields included).
-MAX_STATE_BYTES = 256 * 1024 * 1024
+# Bounds on a --state file, which is read whole. The objects of a 2,000-pool spec are 1.6 MB as
+# rendered, a few times that as kubectl prints them (status, managedFields); Kubernetes objects nest
+# about 20 levels.
+MAX_STATE_BYTES = 64 * 1024 * 1024
 MAX_STATE_DEPTH = 100
 _INT_DIGITS = 4300  # Python's own bound for int(str); past it json and PyYAML raise a bare ValueError
 
