@@ -16,6 +16,7 @@ user edits (file, line, column, and the path as it reads in that document).
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
@@ -24,6 +25,11 @@ from .errors import Location, SpecError, SpecInvalid, SpecLoadError
 from .yamlsource import Document, Path, format_path, load_documents
 
 API_GROUP = "gitops.spidernet.io"
+# Bounds on what one spec may make us read. The largest spec we know of (2,000 pools) is 0.4 MB and a
+# 20,000-pool one 3.2 MB (2.6 s to validate); past these a spec is a mistake or an attack, and time and
+# memory grow with it (50 MB: minutes and gigabytes).
+MAX_FILE_BYTES = 4 * 1024 * 1024  # one file
+MAX_SPEC_BYTES = 16 * 1024 * 1024  # all the files of one spec together
 NAMED_LISTS = ("zones", "subnets", "ippools", "reservedIPs", "networks")
 MERGED_MAPS = ("cluster", "calico", "coordinator", "sync")
 
@@ -77,29 +83,80 @@ class LoadedSpec:
 
 
 def spec_files(path: str | os.PathLike) -> list[FsPath]:
+    """The files a spec is read from; a directory entry must stay inside the directory."""
     root = FsPath(path)
     if not root.exists():
         raise SpecLoadError(f"{path}: no such file or directory")
-    if root.is_file():
-        return [root]
     if not root.is_dir():
-        raise SpecLoadError(f"{path}: not a file or directory")
+        return [root]  # _read refuses anything but a regular file
+    inside = os.path.realpath(root)
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         found += [FsPath(dirpath, f) for f in filenames if f.endswith((".yaml", ".yml"))]
     if not found:
         raise SpecLoadError(f"{path}: no *.yaml or *.yml files in this directory")
+    for file in found:
+        if file.is_symlink():
+            target = os.path.realpath(file)
+            if os.path.commonpath([target, inside]) != inside:
+                raise SpecLoadError(f"{file}: a symbolic link to {target}, outside {path}; "
+                                    "a spec directory is read only from files inside it")
     return sorted(found)
 
 
-def _read(file: FsPath) -> str:
+def _read(file: FsPath, *, limit: int) -> tuple[str, int]:
+    """The text and size of a regular file of at most `limit` bytes; refuses FIFOs and devices without blocking."""
     try:
-        return file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpecLoadError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise SpecLoadError(f"{file}: cannot read: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as stream:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise SpecLoadError(f"{file}: not a regular file ({_file_kind(mode)}); a spec is read from regular files only")
+        try:
+            data = stream.read(limit + 1)
+        except OSError as exc:
+            raise SpecLoadError(f"{file}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise _TooLarge(file)
+    try:
+        return data.decode("utf-8"), len(data)
+    except UnicodeDecodeError as exc:
+        raise SpecLoadError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+class _TooLarge(Exception):
+    def __init__(self, file: FsPath):
+        self.file = file
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    return next((word for test, word in kinds if test(mode)), "not a file")
+
+
+def _read_all(path: str | os.PathLike, files: list[FsPath]) -> list[tuple[FsPath, str]]:
+    """Every file's text, within MAX_FILE_BYTES each and MAX_SPEC_BYTES together."""
+    texts, total = [], 0
+    for file in files:
+        try:
+            text, size = _read(file, limit=min(MAX_FILE_BYTES, MAX_SPEC_BYTES - total))
+        except _TooLarge:
+            if MAX_FILE_BYTES <= MAX_SPEC_BYTES - total:
+                raise SpecLoadError(f"{file}: larger than {_mib(MAX_FILE_BYTES)}, the limit for one spec file; "
+                                    "split the spec into several files") from None
+            raise SpecLoadError(f"{path}: the spec files add up to more than {_mib(MAX_SPEC_BYTES)} "
+                                f"(the limit for one spec), reached at {file}") from None
+        total += size
+        texts.append((file, text))
+    return texts
+
+
+def _mib(size: int) -> str:
+    return f"{size // (1024 * 1024)} MiB"
 
 
 def _is_ours(doc: Document) -> bool:
@@ -111,13 +168,15 @@ def _is_ours(doc: Document) -> bool:
 
 def load_spec(path: str | os.PathLike) -> LoadedSpec:
     """Load and merge the spec under `path`; raises SpecInvalid or SpecLoadError."""
-    files = spec_files(path)
     documents: list[Document] = []
     errors: list[SpecError] = []
-    for file in files:
-        docs, errs = load_documents(_read(file), str(file))
+    for file, text in _read_all(path, spec_files(path)):
+        docs, errs = load_documents(text, str(file))
         errors += errs
         documents += [d for d in docs if _is_ours(d)]
+    if len(documents) > 1:  # one non-mapping document among several: say so, not "a second NetworkSpec None"
+        errors += [SpecError(d.location(()), "$", f"expected a mapping (a NetworkSpec), got {_kind_of(d.data)}")
+                   for d in documents if not isinstance(d.data, dict)]
     if errors:
         raise SpecInvalid(errors)
     if not documents:
@@ -127,6 +186,10 @@ def load_spec(path: str | os.PathLike) -> LoadedSpec:
     if errors:
         raise SpecInvalid(errors)
     return LoadedSpec(data, sources)
+
+
+def _kind_of(data: Any) -> str:
+    return "a list" if isinstance(data, list) else "a string" if isinstance(data, str) else f"the value {data!r}"
 
 
 def _source_root(path: FsPath) -> FsPath:
