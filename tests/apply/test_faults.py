@@ -27,6 +27,22 @@ def test_conflicts_and_server_errors_are_retried(cli, cluster):
     assert set(owned(cluster, "cross-zone")) == identities(render_path(EXAMPLE))
 
 
+def test_failing_reads_are_retried_too(cli, cluster):
+    """The plan's LISTs and the NetworkSync GET meet 500s and 429s: retried within the budget."""
+    cluster.faults.configure(conflict_rate=0.2, error_rate=0.3, seed=11, verbs={"get", "list"})
+    code, out, err = cli("apply", EXAMPLE)
+    assert code == 0, err
+    assert cluster.faults.injected["error"] + cluster.faults.injected["conflict"] > 0
+    assert set(owned(cluster, "cross-zone")) == identities(render_path(EXAMPLE))
+
+
+def test_reads_that_fail_past_the_budget_stop_the_apply_before_any_write(cli, cluster):
+    cluster.faults.fail_next(10_000, kind="error", verbs={"list"})
+    code, out, err = cli("--retry-budget", "0.3", "apply", EXAMPLE)
+    assert code == 1 and cluster.stats.writes == 0
+    assert "the API server answered 500 InternalError" in err.splitlines()[-1]
+
+
 def test_errors_that_outlast_the_budget_are_reported_with_the_object_and_the_server_message(cli, cluster):
     """Persistent 500s: the dry runs of the plan fail, so nothing is written at all."""
     cluster.faults.fail_next(10_000, kind="error", verbs={"patch"})
