@@ -8,7 +8,10 @@
     write creates/updates in order  SpiderSubnet -> SpiderIPPool / SpiderReservedIP
                                     -> SpiderCoordinator -> NAD -> Calico IPPool
     prune in reverse order; a pool or subnet still holding IPs is disabled and
-    reported as draining instead, and deleted by a later apply once empty.
+    reported as draining instead, and deleted by a later apply once empty; the
+    decision is taken on a fresh read and the delete is guarded (reconciler.retire).
+    an object of the spec that someone is deleting (Terminating) is left alone and
+    reported; a later apply re-creates it once it is gone.
 
 Writes are server-side apply with one field manager, so re-running after a crash
 converges with nothing duplicated; unchanged objects are not written at all.
@@ -17,15 +20,17 @@ converges with nothing duplicated; unchanged objects are not written at all.
 from __future__ import annotations
 
 import dataclasses
-import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 
+from cni.allocation.retirement import RETIRED_KINDS, terminating
+
 from .kube import ApplyConflict, Cluster, ClusterError
 from .plan import Change, Plan, identity, make_plan, with_digest
 from .render import KIND_ORDER, MANAGED_BY, MANAGER, SPEC_LABEL
+from .retire import allocated_ips, retire  # noqa: F401  (allocated_ips: part of this module's interface)
 
 Object = dict[str, Any]
 CALICO_APIS = ("projectcalico.org/v3", "crd.projectcalico.org/v1")
@@ -48,7 +53,7 @@ class ApplyOptions:
 @dataclass
 class ObjectResult:
     change: Change
-    action: str  # created|updated|unchanged|deleted|draining|drifted|conflict|failed
+    action: str  # created|updated|unchanged|deleted|draining|terminating|drifted|conflict|failed
     message: str = ""
 
 
@@ -97,15 +102,19 @@ def plan_live(cluster: Cluster, rendered: list[Object], *, spec_name: str, prune
                            "; install the CRDs first (spiderpool install-crds)", reason="NoKind")
     live = live_objects(cluster, desired, spec_name)
     plan = make_plan(desired, live, spec_name=spec_name, prune=prune)
-    _verify_with_dry_run(cluster, plan, desired, concurrency=concurrency)
+    _verify_with_dry_run(cluster, plan, desired, concurrency=concurrency, live=live)
     return plan, live
 
 
-def _verify_with_dry_run(cluster: Cluster, plan: Plan, desired: list[Object], *, concurrency: int) -> None:
+def _verify_with_dry_run(cluster: Cluster, plan: Plan, desired: list[Object], *, concurrency: int,
+                         live: list[Object] = ()) -> None:
     """Send every create/update as a server-side dry run: what the server (its schemas, its
-    webhooks) would refuse shows in the plan as `rejected`, before anything is written."""
+    webhooks) would refuse shows in the plan as `rejected`, before anything is written.
+    Objects being deleted are not written (see `_carry_out`), so not checked either."""
     by_id = {identity(o): o for o in desired}
-    pending = [i for i, c in enumerate(plan.changes) if c.action in ("create", "update", "drift")]
+    going = {identity(o) for o in live if terminating(o)}
+    pending = [i for i, c in enumerate(plan.changes) if c.action in ("create", "update", "drift")
+               and c.key not in going]
 
     def check(index: int) -> tuple[int, str]:
         try:
@@ -165,6 +174,9 @@ def _write_order(change: Change) -> tuple:
 def _carry_out(cluster: Cluster, change: Change, desired: Object | None, live: Object | None,
                options: ApplyOptions) -> ObjectResult:
     try:
+        if live is not None and terminating(live) and change.action not in ("delete", "orphan"):
+            return ObjectResult(change, "terminating", "being deleted (by someone else): not written; a later "
+                                                       "apply re-creates it once it is gone")
         if change.action in ("create", "update", "conflict") or (change.action == "drift" and options.self_heal):
             cluster.apply(desired, force=True, dry_run=options.dry_run)
             done = {"create": "created", "conflict": "updated"}.get(change.action, "updated")
@@ -184,27 +196,11 @@ def _carry_out(cluster: Cluster, change: Change, desired: Object | None, live: O
         return ObjectResult(change, "failed", str(exc))
 
 
-def allocated_ips(obj: Object) -> int:
-    """How many IPs a live pool (or subnet) still has handed out, by upstream's status fields."""
-    status = obj.get("status") or {}
-    count = status.get("allocatedIPCount") or 0
-    if not count and obj["kind"] == "SpiderIPPool" and status.get("allocatedIPs"):
-        try:
-            count = len(json.loads(status["allocatedIPs"]))
-        except (TypeError, ValueError):
-            count = 1  # unreadable allocations: treat as in use, never delete
-    return int(count)
-
-
 def _prune(cluster: Cluster, change: Change, live: Object | None, options: ApplyOptions) -> ObjectResult:
-    if live is not None and change.kind in ("SpiderIPPool", "SpiderSubnet"):
-        in_use = allocated_ips(live)
-        if in_use:
-            if change.kind == "SpiderIPPool" and not (live.get("spec") or {}).get("disable"):
-                cluster.merge_patch(live, {"spec": {"disable": True}}, dry_run=options.dry_run)
-            return ObjectResult(change, "draining", f"{in_use} IP(s) still allocated: disabled, deleted by a later "
-                                                    "apply once empty")
-    cluster.delete(live or {"apiVersion": change.api_version, "kind": change.kind,
-                            "metadata": {"name": change.name, "namespace": change.namespace}},
-                   dry_run=options.dry_run)
+    ref = live or {"apiVersion": change.api_version, "kind": change.kind,
+                   "metadata": {"name": change.name, "namespace": change.namespace}}
+    if change.kind in RETIRED_KINDS:  # never on the plan's copy: see reconciler.retire
+        action, message = retire(cluster, ref, dry_run=options.dry_run)
+        return ObjectResult(change, action, message)
+    cluster.delete(ref, dry_run=options.dry_run)
     return ObjectResult(change, "deleted")

@@ -44,6 +44,10 @@ class ApplyConflict(ClusterError):
     """Server-side apply found fields owned by another manager."""
 
 
+class Conflict(ClusterError):
+    """409 on a stale resourceVersion or a failed precondition: the object changed since it was read."""
+
+
 @dataclass
 class RetryPolicy:
     budget_seconds: float = 30.0
@@ -175,16 +179,35 @@ class Cluster:
             content_type="application/merge-patch+json", field_manager=FIELD_MANAGER,
             _request_timeout=self._timeout, serializer=_as_dict), f"{_ref(obj)} status")
 
-    def delete(self, obj: dict[str, Any], *, dry_run: bool = False) -> None:
+    def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """PUT the whole object, guarded by its metadata.resourceVersion: Conflict when it changed since."""
+        resource = self.resource(obj["apiVersion"], obj["kind"])
+        meta = obj["metadata"]
+        self._count(False)
+        return self._call(lambda: resource.replace(
+            body=obj, name=meta["name"], namespace=meta.get("namespace"), field_manager=FIELD_MANAGER,
+            _request_timeout=self._timeout, serializer=_as_dict), _ref(obj), retry_conflicts=False)
+
+    def delete(self, obj: dict[str, Any], *, dry_run: bool = False,
+               resource_version: str | None = None) -> dict[str, Any] | None:
+        """Delete; with `resource_version`, only that version (Conflict otherwise, never retried).
+        -> the object when it stays (finalizers: it is Terminating), None when it is gone."""
         resource = self.resource(obj["apiVersion"], obj["kind"])
         meta = obj["metadata"]
         self._count(dry_run)
+        body = {"apiVersion": "v1", "kind": "DeleteOptions"}
+        if resource_version:
+            body["preconditions"] = {"resourceVersion": resource_version}
         try:
-            self._call(lambda: resource.delete(name=meta["name"], namespace=meta.get("namespace"),
-                                               dry_run="All" if dry_run else None, _request_timeout=self._timeout),
-                       _ref(obj))
+            answer = self._call(lambda: resource.delete(name=meta["name"], namespace=meta.get("namespace"), body=body,
+                                                        dry_run="All" if dry_run else None,
+                                                        _request_timeout=self._timeout, serializer=_as_dict),
+                                _ref(obj), retry_conflicts=resource_version is None)
         except NotFound:
-            pass  # already gone: the outcome we wanted
+            return None  # already gone: the outcome we wanted
+        if isinstance(answer, dict) and (answer.get("metadata") or {}).get("deletionTimestamp"):
+            return answer
+        return None
 
     def _count(self, dry_run: bool) -> None:
         if not dry_run:
@@ -193,7 +216,7 @@ class Cluster:
 
     # -- retries and error translation ---------------------------------------------
 
-    def _call(self, request: Callable[[], Any], what: str) -> Any:
+    def _call(self, request: Callable[[], Any], what: str, *, retry_conflicts: bool = True) -> Any:
         deadline = time.monotonic() + self.retry.budget_seconds
         delay = self.retry.first_delay
         while True:
@@ -203,6 +226,8 @@ class Cluster:
                 error = _translate(exc, what)
                 if not _retryable(error) or time.monotonic() + delay > deadline:
                     raise error from None
+                if error.status == 409 and not retry_conflicts:
+                    raise error from None  # a failed precondition: only the caller can decide again
             self.retry.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, self.retry.max_delay)
 
@@ -231,6 +256,8 @@ def _translate(exc: Exception, what: str) -> ClusterError:
             return NotFound(f"{what}: not found", status=404, reason="NotFound")
         if status == 409 and "apply failed" in message.lower():
             return ApplyConflict(f"{what}: {message}", status=409, reason="Conflict")
+        if status == 409 and reason != "AlreadyExists":
+            return Conflict(f"{what}: the API server answered 409 {reason}: {message}", status=409, reason=reason)
         return ClusterError(f"{what}: the API server answered {status} {reason}: {message}", status=status,
                             reason=reason)
     if isinstance(exc, (Urllib3Error, ConnectionError, TimeoutError, OSError)):

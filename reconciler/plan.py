@@ -18,9 +18,10 @@ self-heal. A differing digest means the spec changed: a plain `update`.
 
 Only the fields this tool manages are compared: the spec (a NAD's JSON config
 decoded, so the diff names the plugin field) and the labels and annotations the
-spec sets. A field only the live object has counts as a removal when our field
-manager owns it (managedFields); what the server defaults or controllers add
-(status, finalizers, other labels, CRD defaults) is not a change.
+spec sets, and the finalizers it sets. A field only the live object has counts as
+a removal when our field manager owns it (managedFields); what the server defaults
+or controllers add (status, others' finalizers, other labels, CRD defaults) is not
+a change.
 """
 
 from __future__ import annotations
@@ -179,6 +180,9 @@ def managed_view(obj: Object, desired: Object) -> Object:
         values = {k: v for k, v in (meta.get(section) or {}).items() if k in keys}
         if values:
             view.setdefault("metadata", {})[section] = values
+    ours = [f for f in meta.get("finalizers") or () if f in (wanted.get("finalizers") or ())]
+    if ours:  # only the finalizers we set: one stripped by hand is drift, others' are none of our business
+        view.setdefault("metadata", {})["finalizers"] = ours
     spec = obj.get("spec")
     if spec is not None:
         view["spec"] = _decode_config(obj["kind"], spec)

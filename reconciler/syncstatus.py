@@ -56,12 +56,16 @@ def build_status(result: ApplyResult, *, revision: str, generation: int, previou
     failed = [r for r in result.results if r.action in ("failed", "conflict")]
     drifted = [r for r in result.results if r.action == "drifted"]
     draining = [r for r in result.results if r.action == "draining"]
+    going = [r for r in result.results if r.action == "terminating"]
     if result.error or failed:
         ready = ("False", "ApplyFailed", result.error or f"{len(failed)} object(s) failed: " +
                  "; ".join(f"{r.change.ref}: {r.message}" for r in failed[:5]))
     elif drifted:
         ready = ("False", "Drifted", f"{len(drifted)} object(s) changed in the cluster: " +
                  ", ".join(r.change.ref for r in drifted[:5]))
+    elif going:
+        ready = ("False", "Terminating", f"{len(going)} object(s) of the spec are being deleted; a later apply "
+                 "re-creates them once gone: " + ", ".join(r.change.ref for r in going[:5]))
     elif draining:
         ready = ("True", "Draining", f"applied; {len(draining)} object(s) draining before deletion")
     else:
