@@ -13,8 +13,10 @@
     an object of the spec that someone is deleting (Terminating) is left alone and
     reported; a later apply re-creates it once it is gone.
 
-Writes are server-side apply with one field manager, so re-running after a crash
-converges with nothing duplicated; unchanged objects are not written at all.
+Writes are server-side apply with the spec's own field manager, ownership checked
+again at write time (reconciler.ownership), so re-running after a crash converges
+with nothing duplicated, and of two applies racing for one object exactly one gets
+it; unchanged objects are not written at all.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from typing import Any
 from cni.allocation.retirement import RETIRED_KINDS, terminating
 
 from .kube import ApplyConflict, Cluster, ClusterError
-from .plan import Change, Plan, identity, make_plan, with_digest
+from . import ownership
+from .plan import Change, Plan, field_manager, identity, make_plan, with_digest
 from .render import KIND_ORDER, MANAGED_BY, MANAGER, SPEC_LABEL
 from .retire import allocated_ips, retire  # noqa: F401  (allocated_ips: part of this module's interface)
 
@@ -62,6 +65,7 @@ class ApplyResult:
     plan: Plan
     results: list[ObjectResult] = field(default_factory=list)
     error: str = ""
+    refused: bool = False  # stopped before writing (ApplyRefused): the objects are as they were
 
     @property
     def ok(self) -> bool:
@@ -118,7 +122,8 @@ def _verify_with_dry_run(cluster: Cluster, plan: Plan, desired: list[Object], *,
 
     def check(index: int) -> tuple[int, str]:
         try:
-            cluster.apply(by_id[plan.changes[index].key], force=True, dry_run=True)
+            cluster.apply(by_id[plan.changes[index].key], force=True, dry_run=True,
+                          manager=field_manager(plan.spec_name))
             return index, ""
         except ClusterError as exc:
             if exc.status in REFUSALS:
@@ -145,7 +150,7 @@ def apply(cluster: Cluster, rendered: list[Object], *, spec_name: str, options: 
                            "it owns; pass --allow-empty if that is what you want", reason="EmptySpec")
     conflicts = plan.conflicts
     if conflicts and not options.adopt:
-        refs = ", ".join(c.ref for c in conflicts[:5]) + (" ..." if len(conflicts) > 5 else "")
+        refs = ", ".join(f"{c.ref} ({c.reason})" for c in conflicts[:5]) + (" ..." if len(conflicts) > 5 else "")
         raise ApplyRefused(f"{len(conflicts)} object(s) exist that this spec does not own: {refs}; nothing was "
                            "applied (use --adopt to take them over)", reason="Conflict")
     desired = {identity(o): o for o in (with_digest(r) for r in rendered)}
@@ -153,16 +158,32 @@ def apply(cluster: Cluster, rendered: list[Object], *, spec_name: str, options: 
     result = ApplyResult(plan)
 
     def carry_out(change: Change) -> ObjectResult:
-        return _carry_out(cluster, change, desired.get(change.key), live_by_id.get(change.key), options)
+        return _carry_out(cluster, change, desired.get(change.key), live_by_id.get(change.key), options, spec_name)
 
     # One dependency level at a time (all subnets before any pool, ...); inside a level the
     # writes are independent, so they go out concurrently: on a real cluster a write is a
     # network round trip, and 2,000 of them in a row take minutes.
     ordered = sorted(plan.changes, key=_write_order)
     with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
-        for _, level in groupby(ordered, key=lambda c: _write_order(c)[:2]):
+        levels = [list(level) for _, level in groupby(ordered, key=lambda c: _write_order(c)[:2])]
+        for index, level in enumerate(levels):
             result.results += list(pool.map(carry_out, level))
+            if _stop_after_refusal(result, levels[index + 1:]):
+                break
     return result
+
+
+def _stop_after_refusal(result: ApplyResult, rest: list[list[Change]]) -> bool:
+    """An object claimed by someone else while we wrote: write no further level (nor prune),
+    so of two racing applies the loser stops where it lost."""
+    lost = [r for r in result.results if r.action == "conflict"]
+    if not lost or not rest:
+        return False
+    skipped = sum(len(level) for level in rest)
+    result.error = (f"{len(lost)} object(s) were claimed by someone else while this apply ran: " +
+                    "; ".join(f"{r.change.ref} {r.message}" for r in lost[:3]) +
+                    f"; {skipped} later change(s) were not made")
+    return True
 
 
 def _write_order(change: Change) -> tuple:
@@ -172,14 +193,19 @@ def _write_order(change: Change) -> tuple:
 
 
 def _carry_out(cluster: Cluster, change: Change, desired: Object | None, live: Object | None,
-               options: ApplyOptions) -> ObjectResult:
+               options: ApplyOptions, spec_name: str = "") -> ObjectResult:
     try:
         if live is not None and terminating(live) and change.action not in ("delete", "orphan"):
             return ObjectResult(change, "terminating", "being deleted (by someone else): not written; a later "
                                                        "apply re-creates it once it is gone")
-        if change.action in ("create", "update", "conflict") or (change.action == "drift" and options.self_heal):
-            cluster.apply(desired, force=True, dry_run=options.dry_run)
-            done = {"create": "created", "conflict": "updated"}.get(change.action, "updated")
+        if change.action == "create":
+            return ObjectResult(change, *ownership.create(cluster, desired, spec_name=spec_name,
+                                                          dry_run=options.dry_run))
+        if change.action in ("update", "conflict") or (change.action == "drift" and options.self_heal):
+            done, why = ownership.update(cluster, desired, live, spec_name=spec_name, dry_run=options.dry_run,
+                                         adopt=change.action == "conflict")
+            if done != "updated":
+                return ObjectResult(change, done, why)
             note = "adopted" if change.action == "conflict" else ("drift reverted" if change.action == "drift" else "")
             return ObjectResult(change, done, note)
         if change.action == "drift":

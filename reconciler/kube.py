@@ -150,25 +150,30 @@ class Cluster:
 
     # -- writes --------------------------------------------------------------------
 
-    def apply(self, obj: dict[str, Any], *, force: bool = False, dry_run: bool = False) -> dict[str, Any]:
+    def apply(self, obj: dict[str, Any], *, force: bool = False, dry_run: bool = False,
+              manager: str = FIELD_MANAGER) -> dict[str, Any]:
+        """Server-side apply as `manager`. With metadata.resourceVersion in `obj` it is a precondition:
+        Conflict (never retried here) when the object changed since."""
         resource = self.resource(obj["apiVersion"], obj["kind"])
         meta = obj["metadata"]
         self._count(dry_run)
         return self._call(lambda: resource.server_side_apply(
-            body=obj, name=meta["name"], namespace=meta.get("namespace"), field_manager=FIELD_MANAGER,
+            body=obj, name=meta["name"], namespace=meta.get("namespace"), field_manager=manager,
             force_conflicts=force, dry_run="All" if dry_run else None, _request_timeout=self._timeout,
             serializer=_as_dict),
-            _ref(obj))
+            _ref(obj), retry_conflicts=not meta.get("resourceVersion"))
 
-    def merge_patch(self, obj: dict[str, Any], patch: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+    def merge_patch(self, obj: dict[str, Any], patch: dict[str, Any], *, dry_run: bool = False,
+                    manager: str = FIELD_MANAGER) -> dict[str, Any]:
+        """A JSON merge patch; with metadata.resourceVersion in `patch` it is a precondition (Conflict)."""
         resource = self.resource(obj["apiVersion"], obj["kind"])
         meta = obj["metadata"]
         self._count(dry_run)
         return self._call(lambda: resource.patch(
             body=patch, name=meta["name"], namespace=meta.get("namespace"), content_type="application/merge-patch+json",
-            field_manager=FIELD_MANAGER, dry_run="All" if dry_run else None, _request_timeout=self._timeout,
+            field_manager=manager, dry_run="All" if dry_run else None, _request_timeout=self._timeout,
             serializer=_as_dict),
-            _ref(obj))
+            _ref(obj), retry_conflicts=not (patch.get("metadata") or {}).get("resourceVersion"))
 
     def update_status(self, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
         resource = self.resource(obj["apiVersion"], obj["kind"])

@@ -85,6 +85,8 @@ def build_status(result: ApplyResult, *, revision: str, generation: int, previou
     entry = {"revision": revision, "startedAt": started, "finishedAt": finished, "result": outcome, "counts": counts}
     inventory = [_ref(r.change) for r in result.results if r.action not in ("deleted", "conflict")
                  and r.change.action != "orphan"]
+    if result.refused:  # nothing was written: what the spec owns is what it owned before
+        inventory = list(previous.get("inventory") or [])
     return {
         "observedGeneration": generation,
         "revision": revision,

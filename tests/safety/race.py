@@ -49,9 +49,9 @@ WINDOWS = (
 
 
 def pool_spec(name: str, pools: list[tuple[str, str]]) -> str:
-    """A NetworkSpec with one pool per (name, ip range) in 10.60.0.0/16, plus pool `keep`."""
+    """A NetworkSpec with one pool per (name, ip range) in 10.60.0.0/16, plus pool `keep-<spec>`."""
     lines = [HEADER.format(name=name), "spec:\n  cluster:\n    ipVersions: [4]\n  ippools:\n",
-             "    - {name: keep, subnet: 10.61.0.0/16, ips: [10.61.0.10-10.61.0.20], gateway: 10.61.0.1}\n"]
+             f"    - {{name: keep-{name}, subnet: 10.61.0.0/16, ips: [10.61.0.10-10.61.0.20], gateway: 10.61.0.1}}\n"]
     for pool, ips in pools:
         lines.append(f"    - {{name: {pool}, subnet: 10.60.0.0/16, ips: [{ips}], gateway: 10.60.255.254}}\n")
     return "".join(lines)
@@ -230,7 +230,24 @@ class ClaimOutcome:
 class ClaimBed(Bed):
     """Specs claim-a and claim-b, each with its own pool and both with pool shared-<i>."""
 
-    def claim_trial(self, i: int, *, jitter: float = 0.0, rng: random.Random | None = None) -> ClaimOutcome:
+    def claim_trial(self, i: int, *, forced: bool = True, jitter: float = 0.0,
+                    rng: random.Random | None = None) -> ClaimOutcome:
+        """Both specs applied at once. `forced`: each apply waits after its plan until the other
+        has planned too, so both saw shared-<i> absent and race for it at write time."""
+        if not forced:
+            return self._claim_trial(i, jitter=jitter, rng=rng)
+        planned = threading.Barrier(2, timeout=20)
+        original = applying.plan_live
+
+        def plan_live(*args, **kwargs):
+            answer = original(*args, **kwargs)
+            planned.wait()
+            return answer
+
+        with mock.patch.object(applying, "plan_live", plan_live):
+            return self._claim_trial(i, jitter=jitter, rng=rng)
+
+    def _claim_trial(self, i: int, *, jitter: float = 0.0, rng: random.Random | None = None) -> ClaimOutcome:
         paths, results = {}, {}
         for spec, third in (("claim-a", 1), ("claim-b", 2)):
             paths[spec] = self.write(f"{spec}-{i}.yaml", pool_spec(spec, [
