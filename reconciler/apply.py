@@ -29,7 +29,7 @@ from typing import Any
 
 from cni.allocation.retirement import RETIRED_KINDS, terminating
 
-from .kube import ApplyConflict, Cluster, ClusterError
+from .kube import ApplyConflict, Cluster, ClusterError, Conflict
 from . import ownership
 from .plan import Change, Plan, field_manager, identity, make_plan, with_digest
 from .render import KIND_ORDER, MANAGED_BY, MANAGER, SPEC_LABEL
@@ -120,23 +120,34 @@ def _verify_with_dry_run(cluster: Cluster, plan: Plan, desired: list[Object], *,
     pending = [i for i, c in enumerate(plan.changes) if c.action in ("create", "update", "drift")
                and c.key not in going]
 
-    def check(index: int) -> tuple[int, str]:
+    def check(index: int) -> tuple[int, str, bool]:
         try:
             cluster.apply(by_id[plan.changes[index].key], force=True, dry_run=True,
                           manager=field_manager(plan.spec_name))
-            return index, ""
+            return index, "", False
+        except Conflict as exc:
+            return index, str(exc), True  # the object kept changing: not a verdict on what we send
         except ClusterError as exc:
             if exc.status in REFUSALS:
-                return index, str(exc)
+                return index, str(exc), False
             raise  # the server failing (5xx, unreachable) is not a verdict on the object
 
+    conflicting = []
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        for index, problem in pool.map(check, pending):
-            if problem:
+        for index, problem, conflict in pool.map(check, pending):
+            if conflict:
+                conflicting.append(problem)
+            elif problem:
                 plan.changes[index] = dataclasses.replace(plan.changes[index], action="rejected", reason=problem)
+    if conflicting:
+        raise ApplyRefused(f"the API server kept answering 409 Conflict to the dry run of {len(conflicting)} "
+                           "object(s) until the retry budget ran out (they are being changed by someone else); "
+                           "nothing was applied: " + "; ".join(conflicting[:3]) +
+                           (" ..." if len(conflicting) > 3 else ""), reason="Conflict")
 
 
 def apply(cluster: Cluster, rendered: list[Object], *, spec_name: str, options: ApplyOptions) -> ApplyResult:
+    cluster.start_run()  # one retry budget for the whole apply, shared by all objects and levels
     plan, live = plan_live(cluster, rendered, spec_name=spec_name, prune=options.prune,
                            concurrency=options.concurrency)
     rejected = [c for c in plan.changes if c.action == "rejected"]

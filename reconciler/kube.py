@@ -5,8 +5,9 @@ into requests — get, list by label, server-side apply with one field manager,
 merge patches, deletes, dry-run — through the client's DynamicClient, so any
 kind the server's discovery knows (CRDs included) is reachable. Transient
 failures (409 on a stale write, 429, 5xx, refused or timed-out connections) are
-retried with jittered exponential backoff inside a time budget; what is left is
-raised as `ClusterError`, naming the object and quoting the server.
+retried with jittered exponential backoff inside one time budget per run (the
+backoff of all requests together, see `start_run`); what is left is raised as
+`ClusterError`, naming the object and quoting the server.
 The client's exceptions never leave this module.
 """
 
@@ -64,9 +65,11 @@ class Cluster:
     api: Any  # kubernetes.client.ApiClient
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     writes: int = 0
+    _retry_spent: float = 0.0  # backoff taken from this run's retry budget (see start_run)
     _dynamic: Any = None
     _cache_dir: Any = None
     _lock: Any = field(default_factory=threading.Lock)
+    _budget_lock: Any = field(default_factory=threading.Lock)  # apart: _lock is held around discovery calls
     _resources: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     # -- discovery -----------------------------------------------------------------
@@ -221,19 +224,37 @@ class Cluster:
 
     # -- retries and error translation ---------------------------------------------
 
+    def start_run(self) -> None:
+        """A new run (one apply): its retries get a fresh `retry.budget_seconds`, shared by all requests."""
+        with self._budget_lock:
+            self._retry_spent = 0.0
+
+    def _spend(self, seconds: float) -> bool:
+        """Take `seconds` of backoff from the run's shared retry budget; False when it would overdraw."""
+        with self._budget_lock:
+            if self._retry_spent + seconds > self.retry.budget_seconds:
+                return False
+            self._retry_spent += seconds
+            return True
+
     def _call(self, request: Callable[[], Any], what: str, *, retry_conflicts: bool = True) -> Any:
-        deadline = time.monotonic() + self.retry.budget_seconds
+        """`request()`, retried on transient failures while the run's retry budget lasts: the budget is
+        the total backoff of all requests of a run (`start_run`), so N objects failing alike cost one
+        budget, not N (of them `concurrency` at a time)."""
         delay = self.retry.first_delay
         while True:
             try:
                 return request()
             except Exception as exc:  # noqa: BLE001 - translated below, never leaked
                 error = _translate(exc, what)
-                if not _retryable(error) or time.monotonic() + delay > deadline:
+                if not _retryable(error):
                     raise error from None
                 if error.status == 409 and not retry_conflicts:
                     raise error from None  # a failed precondition: only the caller can decide again
-            self.retry.sleep(delay * (0.5 + random.random()))
+                pause = delay * (0.5 + random.random())
+                if not self._spend(pause):
+                    raise error from None
+            self.retry.sleep(pause)
             delay = min(delay * 2, self.retry.max_delay)
 
 

@@ -40,6 +40,7 @@ def reconcile(cluster: Cluster, valid: ValidSpec, *, path: str, options: ApplyOp
     except ApplyRefused as refused:
         _record_refusal(cluster, valid, refused, path=path, revision=revision, started=started, options=options)
         raise
+    cluster.start_run()  # recording the outcome gets a retry budget of its own
     if not options.dry_run and cluster.serves(syncstatus.API_VERSION, syncstatus.KIND):
         try:
             _record(cluster, valid, path=path, result=result, revision=revision, started=started, options=options,
@@ -54,6 +55,7 @@ def _record_refusal(cluster: Cluster, valid: ValidSpec, refused: ApplyRefused, *
     """A refused apply is an outcome too: the NetworkSync says so, not the previous success."""
     if options.dry_run or refused.reason == "NoKind":
         return
+    cluster.start_run()
     try:
         if not cluster.serves(syncstatus.API_VERSION, syncstatus.KIND):
             return

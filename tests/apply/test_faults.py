@@ -164,3 +164,19 @@ def test_failures_during_the_writes_are_reported_per_object_and_recorded(cli, cl
     sync = cluster.get("networksyncs.gitops.spidernet.io", "cross-zone")
     conditions = {c["type"]: (c["status"], c["reason"]) for c in sync["status"]["conditions"]}
     assert conditions["Ready"] == ("False", "ApplyFailed") and conditions["Stalled"][0] == "True"
+
+
+def test_persistent_dry_run_conflicts_share_one_retry_budget_and_are_reported_as_conflicts(cli, cluster, write_spec):
+    """Issue 8 item 12: 409s on every dry run. Each object used to retry for the whole budget
+    (ceil(N/8) budgets in all) and the outcome read "the API server would refuse N object(s)"."""
+    pools = "".join(f"    - {{name: p{i}, subnet: 10.6.0.0/16, ips: [10.6.{i}.1], gateway: 10.6.255.254}}\n"
+                    for i in range(64))
+    spec = write_spec("spec:\n  cluster: {ipVersions: [4]}\n  ippools:\n" + pools)
+    cluster.faults.fail_next(100_000, kind="conflict", verbs={"patch"})
+    code, out, err = cli("--retry-budget", "0.5", "apply", spec)
+    assert code == 1 and object_writes(cluster) == []
+    last = err.splitlines()[-1]
+    assert "the API server kept answering 409 Conflict to the dry run of 64 object(s)" in last
+    assert "would refuse" not in err
+    # one budget for the run: a first try for each object and a handful of retries, not N x (budget/backoff)
+    assert cluster.stats.dry_runs["patch"] < 64 + 24, cluster.stats.dry_runs
