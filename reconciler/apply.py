@@ -8,24 +8,32 @@
     write creates/updates in order  SpiderSubnet -> SpiderIPPool / SpiderReservedIP
                                     -> SpiderCoordinator -> NAD -> Calico IPPool
     prune in reverse order; a pool or subnet still holding IPs is disabled and
-    reported as draining instead, and deleted by a later apply once empty.
+    reported as draining instead, and deleted by a later apply once empty; the
+    decision is taken on a fresh read and the delete is guarded (reconciler.retire).
+    an object of the spec that someone is deleting (Terminating) is left alone and
+    reported; a later apply re-creates it once it is gone.
 
-Writes are server-side apply with one field manager, so re-running after a crash
-converges with nothing duplicated; unchanged objects are not written at all.
+Writes are server-side apply with the spec's own field manager, ownership checked
+again at write time (reconciler.ownership), so re-running after a crash converges
+with nothing duplicated, and of two applies racing for one object exactly one gets
+it; unchanged objects are not written at all.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 
-from .kube import ApplyConflict, Cluster, ClusterError
-from .plan import Change, Plan, identity, make_plan, with_digest
+from cni.allocation.retirement import RETIRED_KINDS, terminating
+
+from .kube import ApplyConflict, Cluster, ClusterError, Conflict
+from . import ownership
+from .plan import Change, Plan, field_manager, identity, make_plan, with_digest
 from .render import KIND_ORDER, MANAGED_BY, MANAGER, SPEC_LABEL
+from .retire import allocated_ips, retire  # noqa: F401  (allocated_ips: part of this module's interface)
 
 Object = dict[str, Any]
 CALICO_APIS = ("projectcalico.org/v3", "crd.projectcalico.org/v1")
@@ -48,7 +56,7 @@ class ApplyOptions:
 @dataclass
 class ObjectResult:
     change: Change
-    action: str  # created|updated|unchanged|deleted|draining|drifted|conflict|failed
+    action: str  # created|updated|unchanged|deleted|draining|terminating|drifted|conflict|failed
     message: str = ""
 
 
@@ -57,6 +65,7 @@ class ApplyResult:
     plan: Plan
     results: list[ObjectResult] = field(default_factory=list)
     error: str = ""
+    refused: bool = False  # stopped before writing (ApplyRefused): the objects are as they were
 
     @property
     def ok(self) -> bool:
@@ -97,32 +106,48 @@ def plan_live(cluster: Cluster, rendered: list[Object], *, spec_name: str, prune
                            "; install the CRDs first (spiderpool install-crds)", reason="NoKind")
     live = live_objects(cluster, desired, spec_name)
     plan = make_plan(desired, live, spec_name=spec_name, prune=prune)
-    _verify_with_dry_run(cluster, plan, desired, concurrency=concurrency)
+    _verify_with_dry_run(cluster, plan, desired, concurrency=concurrency, live=live)
     return plan, live
 
 
-def _verify_with_dry_run(cluster: Cluster, plan: Plan, desired: list[Object], *, concurrency: int) -> None:
+def _verify_with_dry_run(cluster: Cluster, plan: Plan, desired: list[Object], *, concurrency: int,
+                         live: list[Object] = ()) -> None:
     """Send every create/update as a server-side dry run: what the server (its schemas, its
-    webhooks) would refuse shows in the plan as `rejected`, before anything is written."""
+    webhooks) would refuse shows in the plan as `rejected`, before anything is written.
+    Objects being deleted are not written (see `_carry_out`), so not checked either."""
     by_id = {identity(o): o for o in desired}
-    pending = [i for i, c in enumerate(plan.changes) if c.action in ("create", "update", "drift")]
+    going = {identity(o) for o in live if terminating(o)}
+    pending = [i for i, c in enumerate(plan.changes) if c.action in ("create", "update", "drift")
+               and c.key not in going]
 
-    def check(index: int) -> tuple[int, str]:
+    def check(index: int) -> tuple[int, str, bool]:
         try:
-            cluster.apply(by_id[plan.changes[index].key], force=True, dry_run=True)
-            return index, ""
+            cluster.apply(by_id[plan.changes[index].key], force=True, dry_run=True,
+                          manager=field_manager(plan.spec_name))
+            return index, "", False
+        except Conflict as exc:
+            return index, str(exc), True  # the object kept changing: not a verdict on what we send
         except ClusterError as exc:
             if exc.status in REFUSALS:
-                return index, str(exc)
+                return index, str(exc), False
             raise  # the server failing (5xx, unreachable) is not a verdict on the object
 
+    conflicting = []
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        for index, problem in pool.map(check, pending):
-            if problem:
+        for index, problem, conflict in pool.map(check, pending):
+            if conflict:
+                conflicting.append(problem)
+            elif problem:
                 plan.changes[index] = dataclasses.replace(plan.changes[index], action="rejected", reason=problem)
+    if conflicting:
+        raise ApplyRefused(f"the API server kept answering 409 Conflict to the dry run of {len(conflicting)} "
+                           "object(s) until the retry budget ran out (they are being changed by someone else); "
+                           "nothing was applied: " + "; ".join(conflicting[:3]) +
+                           (" ..." if len(conflicting) > 3 else ""), reason="Conflict")
 
 
 def apply(cluster: Cluster, rendered: list[Object], *, spec_name: str, options: ApplyOptions) -> ApplyResult:
+    cluster.start_run()  # one retry budget for the whole apply, shared by all objects and levels
     plan, live = plan_live(cluster, rendered, spec_name=spec_name, prune=options.prune,
                            concurrency=options.concurrency)
     rejected = [c for c in plan.changes if c.action == "rejected"]
@@ -136,7 +161,7 @@ def apply(cluster: Cluster, rendered: list[Object], *, spec_name: str, options: 
                            "it owns; pass --allow-empty if that is what you want", reason="EmptySpec")
     conflicts = plan.conflicts
     if conflicts and not options.adopt:
-        refs = ", ".join(c.ref for c in conflicts[:5]) + (" ..." if len(conflicts) > 5 else "")
+        refs = ", ".join(f"{c.ref} ({c.reason})" for c in conflicts[:5]) + (" ..." if len(conflicts) > 5 else "")
         raise ApplyRefused(f"{len(conflicts)} object(s) exist that this spec does not own: {refs}; nothing was "
                            "applied (use --adopt to take them over)", reason="Conflict")
     desired = {identity(o): o for o in (with_digest(r) for r in rendered)}
@@ -144,16 +169,32 @@ def apply(cluster: Cluster, rendered: list[Object], *, spec_name: str, options: 
     result = ApplyResult(plan)
 
     def carry_out(change: Change) -> ObjectResult:
-        return _carry_out(cluster, change, desired.get(change.key), live_by_id.get(change.key), options)
+        return _carry_out(cluster, change, desired.get(change.key), live_by_id.get(change.key), options, spec_name)
 
     # One dependency level at a time (all subnets before any pool, ...); inside a level the
     # writes are independent, so they go out concurrently: on a real cluster a write is a
     # network round trip, and 2,000 of them in a row take minutes.
     ordered = sorted(plan.changes, key=_write_order)
     with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
-        for _, level in groupby(ordered, key=lambda c: _write_order(c)[:2]):
+        levels = [list(level) for _, level in groupby(ordered, key=lambda c: _write_order(c)[:2])]
+        for index, level in enumerate(levels):
             result.results += list(pool.map(carry_out, level))
+            if _stop_after_refusal(result, levels[index + 1:]):
+                break
     return result
+
+
+def _stop_after_refusal(result: ApplyResult, rest: list[list[Change]]) -> bool:
+    """An object claimed by someone else while we wrote: write no further level (nor prune),
+    so of two racing applies the loser stops where it lost."""
+    lost = [r for r in result.results if r.action == "conflict"]
+    if not lost or not rest:
+        return False
+    skipped = sum(len(level) for level in rest)
+    result.error = (f"{len(lost)} object(s) were claimed by someone else while this apply ran: " +
+                    "; ".join(f"{r.change.ref} {r.message}" for r in lost[:3]) +
+                    f"; {skipped} later change(s) were not made")
+    return True
 
 
 def _write_order(change: Change) -> tuple:
@@ -163,11 +204,19 @@ def _write_order(change: Change) -> tuple:
 
 
 def _carry_out(cluster: Cluster, change: Change, desired: Object | None, live: Object | None,
-               options: ApplyOptions) -> ObjectResult:
+               options: ApplyOptions, spec_name: str = "") -> ObjectResult:
     try:
-        if change.action in ("create", "update", "conflict") or (change.action == "drift" and options.self_heal):
-            cluster.apply(desired, force=True, dry_run=options.dry_run)
-            done = {"create": "created", "conflict": "updated"}.get(change.action, "updated")
+        if live is not None and terminating(live) and change.action not in ("delete", "orphan"):
+            return ObjectResult(change, "terminating", "being deleted (by someone else): not written; a later "
+                                                       "apply re-creates it once it is gone")
+        if change.action == "create":
+            return ObjectResult(change, *ownership.create(cluster, desired, spec_name=spec_name,
+                                                          dry_run=options.dry_run))
+        if change.action in ("update", "conflict") or (change.action == "drift" and options.self_heal):
+            done, why = ownership.update(cluster, desired, live, spec_name=spec_name, dry_run=options.dry_run,
+                                         adopt=change.action == "conflict")
+            if done != "updated":
+                return ObjectResult(change, done, why)
             note = "adopted" if change.action == "conflict" else ("drift reverted" if change.action == "drift" else "")
             return ObjectResult(change, done, note)
         if change.action == "drift":
@@ -184,27 +233,11 @@ def _carry_out(cluster: Cluster, change: Change, desired: Object | None, live: O
         return ObjectResult(change, "failed", str(exc))
 
 
-def allocated_ips(obj: Object) -> int:
-    """How many IPs a live pool (or subnet) still has handed out, by upstream's status fields."""
-    status = obj.get("status") or {}
-    count = status.get("allocatedIPCount") or 0
-    if not count and obj["kind"] == "SpiderIPPool" and status.get("allocatedIPs"):
-        try:
-            count = len(json.loads(status["allocatedIPs"]))
-        except (TypeError, ValueError):
-            count = 1  # unreadable allocations: treat as in use, never delete
-    return int(count)
-
-
 def _prune(cluster: Cluster, change: Change, live: Object | None, options: ApplyOptions) -> ObjectResult:
-    if live is not None and change.kind in ("SpiderIPPool", "SpiderSubnet"):
-        in_use = allocated_ips(live)
-        if in_use:
-            if change.kind == "SpiderIPPool" and not (live.get("spec") or {}).get("disable"):
-                cluster.merge_patch(live, {"spec": {"disable": True}}, dry_run=options.dry_run)
-            return ObjectResult(change, "draining", f"{in_use} IP(s) still allocated: disabled, deleted by a later "
-                                                    "apply once empty")
-    cluster.delete(live or {"apiVersion": change.api_version, "kind": change.kind,
-                            "metadata": {"name": change.name, "namespace": change.namespace}},
-                   dry_run=options.dry_run)
+    ref = live or {"apiVersion": change.api_version, "kind": change.kind,
+                   "metadata": {"name": change.name, "namespace": change.namespace}}
+    if change.kind in RETIRED_KINDS:  # never on the plan's copy: see reconciler.retire
+        action, message = retire(cluster, ref, dry_run=options.dry_run)
+        return ObjectResult(change, action, message)
+    cluster.delete(ref, dry_run=options.dry_run)
     return ObjectResult(change, "deleted")

@@ -242,8 +242,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-APPLY_SYMBOLS = {"created": "+", "updated": "~", "deleted": "-", "draining": "-", "drifted": "~",
-                 "conflict": "!", "failed": "!", "unchanged": "="}
+APPLY_SYMBOLS = {"created": "+", "updated": "~", "deleted": "-", "draining": "-", "terminating": "-",
+                 "drifted": "~", "conflict": "!", "failed": "!", "unchanged": "="}
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
@@ -275,7 +275,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
             if r.action == "unchanged" and not r.message:
                 continue
             line = f"  {APPLY_SYMBOLS[r.action]} {r.change.ref} {r.action}" + (f": {r.message}" if r.message else "")
-            code = {"created": "32", "updated": "33", "deleted": "31", "draining": "35", "drifted": "35",
+            code = {"created": "32", "updated": "33", "deleted": "31", "draining": "35", "terminating": "35",
+                    "drifted": "35",
                     "conflict": "1;31", "failed": "1;31"}.get(r.action)
             print(f"\x1b[{code}m{line}\x1b[0m" if color and code else line)
         shown = ", ".join(f"{n} {a}" for a, n in counts.items()) or "nothing to do"

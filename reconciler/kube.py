@@ -5,8 +5,9 @@ into requests — get, list by label, server-side apply with one field manager,
 merge patches, deletes, dry-run — through the client's DynamicClient, so any
 kind the server's discovery knows (CRDs included) is reachable. Transient
 failures (409 on a stale write, 429, 5xx, refused or timed-out connections) are
-retried with jittered exponential backoff inside a time budget; what is left is
-raised as `ClusterError`, naming the object and quoting the server.
+retried with jittered exponential backoff inside one time budget per run (the
+backoff of all requests together, see `start_run`); what is left is raised as
+`ClusterError`, naming the object and quoting the server.
 The client's exceptions never leave this module.
 """
 
@@ -44,6 +45,10 @@ class ApplyConflict(ClusterError):
     """Server-side apply found fields owned by another manager."""
 
 
+class Conflict(ClusterError):
+    """409 on a stale resourceVersion or a failed precondition: the object changed since it was read."""
+
+
 @dataclass
 class RetryPolicy:
     budget_seconds: float = 30.0
@@ -60,9 +65,11 @@ class Cluster:
     api: Any  # kubernetes.client.ApiClient
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     writes: int = 0
+    _retry_spent: float = 0.0  # backoff taken from this run's retry budget (see start_run)
     _dynamic: Any = None
     _cache_dir: Any = None
     _lock: Any = field(default_factory=threading.Lock)
+    _budget_lock: Any = field(default_factory=threading.Lock)  # apart: _lock is held around discovery calls
     _resources: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     # -- discovery -----------------------------------------------------------------
@@ -146,25 +153,30 @@ class Cluster:
 
     # -- writes --------------------------------------------------------------------
 
-    def apply(self, obj: dict[str, Any], *, force: bool = False, dry_run: bool = False) -> dict[str, Any]:
+    def apply(self, obj: dict[str, Any], *, force: bool = False, dry_run: bool = False,
+              manager: str = FIELD_MANAGER) -> dict[str, Any]:
+        """Server-side apply as `manager`. With metadata.resourceVersion in `obj` it is a precondition:
+        Conflict (never retried here) when the object changed since."""
         resource = self.resource(obj["apiVersion"], obj["kind"])
         meta = obj["metadata"]
         self._count(dry_run)
         return self._call(lambda: resource.server_side_apply(
-            body=obj, name=meta["name"], namespace=meta.get("namespace"), field_manager=FIELD_MANAGER,
+            body=obj, name=meta["name"], namespace=meta.get("namespace"), field_manager=manager,
             force_conflicts=force, dry_run="All" if dry_run else None, _request_timeout=self._timeout,
             serializer=_as_dict),
-            _ref(obj))
+            _ref(obj), retry_conflicts=not meta.get("resourceVersion"))
 
-    def merge_patch(self, obj: dict[str, Any], patch: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+    def merge_patch(self, obj: dict[str, Any], patch: dict[str, Any], *, dry_run: bool = False,
+                    manager: str = FIELD_MANAGER) -> dict[str, Any]:
+        """A JSON merge patch; with metadata.resourceVersion in `patch` it is a precondition (Conflict)."""
         resource = self.resource(obj["apiVersion"], obj["kind"])
         meta = obj["metadata"]
         self._count(dry_run)
         return self._call(lambda: resource.patch(
             body=patch, name=meta["name"], namespace=meta.get("namespace"), content_type="application/merge-patch+json",
-            field_manager=FIELD_MANAGER, dry_run="All" if dry_run else None, _request_timeout=self._timeout,
+            field_manager=manager, dry_run="All" if dry_run else None, _request_timeout=self._timeout,
             serializer=_as_dict),
-            _ref(obj))
+            _ref(obj), retry_conflicts=not (patch.get("metadata") or {}).get("resourceVersion"))
 
     def update_status(self, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
         resource = self.resource(obj["apiVersion"], obj["kind"])
@@ -175,16 +187,35 @@ class Cluster:
             content_type="application/merge-patch+json", field_manager=FIELD_MANAGER,
             _request_timeout=self._timeout, serializer=_as_dict), f"{_ref(obj)} status")
 
-    def delete(self, obj: dict[str, Any], *, dry_run: bool = False) -> None:
+    def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """PUT the whole object, guarded by its metadata.resourceVersion: Conflict when it changed since."""
+        resource = self.resource(obj["apiVersion"], obj["kind"])
+        meta = obj["metadata"]
+        self._count(False)
+        return self._call(lambda: resource.replace(
+            body=obj, name=meta["name"], namespace=meta.get("namespace"), field_manager=FIELD_MANAGER,
+            _request_timeout=self._timeout, serializer=_as_dict), _ref(obj), retry_conflicts=False)
+
+    def delete(self, obj: dict[str, Any], *, dry_run: bool = False,
+               resource_version: str | None = None) -> dict[str, Any] | None:
+        """Delete; with `resource_version`, only that version (Conflict otherwise, never retried).
+        -> the object when it stays (finalizers: it is Terminating), None when it is gone."""
         resource = self.resource(obj["apiVersion"], obj["kind"])
         meta = obj["metadata"]
         self._count(dry_run)
+        body = {"apiVersion": "v1", "kind": "DeleteOptions"}
+        if resource_version:
+            body["preconditions"] = {"resourceVersion": resource_version}
         try:
-            self._call(lambda: resource.delete(name=meta["name"], namespace=meta.get("namespace"),
-                                               dry_run="All" if dry_run else None, _request_timeout=self._timeout),
-                       _ref(obj))
+            answer = self._call(lambda: resource.delete(name=meta["name"], namespace=meta.get("namespace"), body=body,
+                                                        dry_run="All" if dry_run else None,
+                                                        _request_timeout=self._timeout, serializer=_as_dict),
+                                _ref(obj), retry_conflicts=resource_version is None)
         except NotFound:
-            pass  # already gone: the outcome we wanted
+            return None  # already gone: the outcome we wanted
+        if isinstance(answer, dict) and (answer.get("metadata") or {}).get("deletionTimestamp"):
+            return answer
+        return None
 
     def _count(self, dry_run: bool) -> None:
         if not dry_run:
@@ -193,17 +224,37 @@ class Cluster:
 
     # -- retries and error translation ---------------------------------------------
 
-    def _call(self, request: Callable[[], Any], what: str) -> Any:
-        deadline = time.monotonic() + self.retry.budget_seconds
+    def start_run(self) -> None:
+        """A new run (one apply): its retries get a fresh `retry.budget_seconds`, shared by all requests."""
+        with self._budget_lock:
+            self._retry_spent = 0.0
+
+    def _spend(self, seconds: float) -> bool:
+        """Take `seconds` of backoff from the run's shared retry budget; False when it would overdraw."""
+        with self._budget_lock:
+            if self._retry_spent + seconds > self.retry.budget_seconds:
+                return False
+            self._retry_spent += seconds
+            return True
+
+    def _call(self, request: Callable[[], Any], what: str, *, retry_conflicts: bool = True) -> Any:
+        """`request()`, retried on transient failures while the run's retry budget lasts: the budget is
+        the total backoff of all requests of a run (`start_run`), so N objects failing alike cost one
+        budget, not N (of them `concurrency` at a time)."""
         delay = self.retry.first_delay
         while True:
             try:
                 return request()
             except Exception as exc:  # noqa: BLE001 - translated below, never leaked
                 error = _translate(exc, what)
-                if not _retryable(error) or time.monotonic() + delay > deadline:
+                if not _retryable(error):
                     raise error from None
-            self.retry.sleep(delay * (0.5 + random.random()))
+                if error.status == 409 and not retry_conflicts:
+                    raise error from None  # a failed precondition: only the caller can decide again
+                pause = delay * (0.5 + random.random())
+                if not self._spend(pause):
+                    raise error from None
+            self.retry.sleep(pause)
             delay = min(delay * 2, self.retry.max_delay)
 
 
@@ -231,6 +282,8 @@ def _translate(exc: Exception, what: str) -> ClusterError:
             return NotFound(f"{what}: not found", status=404, reason="NotFound")
         if status == 409 and "apply failed" in message.lower():
             return ApplyConflict(f"{what}: {message}", status=409, reason="Conflict")
+        if status == 409 and reason != "AlreadyExists":
+            return Conflict(f"{what}: the API server answered 409 {reason}: {message}", status=409, reason=reason)
         return ClusterError(f"{what}: the API server answered {status} {reason}: {message}", status=status,
                             reason=reason)
     if isinstance(exc, (Urllib3Error, ConnectionError, TimeoutError, OSError)):

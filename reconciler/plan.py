@@ -18,9 +18,10 @@ self-heal. A differing digest means the spec changed: a plain `update`.
 
 Only the fields this tool manages are compared: the spec (a NAD's JSON config
 decoded, so the diff names the plugin field) and the labels and annotations the
-spec sets. A field only the live object has counts as a removal when our field
-manager owns it (managedFields); what the server defaults or controllers add
-(status, finalizers, other labels, CRD defaults) is not a change.
+spec sets, and the finalizers it sets. A field only the live object has counts as
+a removal when our field manager owns it (managedFields); what the server defaults
+or controllers add (status, others' finalizers, other labels, CRD defaults) is not
+a change.
 """
 
 from __future__ import annotations
@@ -32,7 +33,19 @@ from typing import Any, Iterable
 
 from .render import MANAGED_BY, MANAGER, SOURCE_ANNOTATION, SPEC_LABEL, object_sort_key
 
-FIELD_MANAGER = "spiderpool-gitops"  # the one server-side apply field manager of this tool
+FIELD_MANAGER = "spiderpool-gitops"  # CRDs, finalizer releases, and (before issue 8) every object's applies
+
+
+def field_manager(spec_name: str) -> str:
+    """The server-side apply field manager of one spec: two specs' claims on one field conflict
+    on the server, at write time (the spec label alone guarantees one such field)."""
+    return f"{FIELD_MANAGER}/{spec_name}"
+
+
+def our_managers(spec_name: str) -> frozenset[str]:
+    """Managers whose fields count as this spec's: its own and the shared name applies used
+    before per-spec managers (migrated on the next write, see apply._migrate_manager)."""
+    return frozenset({field_manager(spec_name), FIELD_MANAGER})
 
 Object = dict[str, Any]
 ACTIONS = ("create", "update", "drift", "delete", "unchanged", "conflict", "rejected", "orphan")
@@ -127,7 +140,7 @@ def make_plan(desired: Iterable[Object], live: Iterable[Object], *, spec_name: s
             reason = (f"owned by NetworkSpec {owner!r}" if owner else "exists and is not managed by spiderpool-gitops")
             plan.changes.append(_change("conflict", obj, (), reason))
             continue
-        fields = diff(managed_view(current, obj), managed_view(obj, obj), owned=_ownership(current))
+        fields = diff(managed_view(current, obj), managed_view(obj, obj), owned=_ownership(current, spec_name))
         if not fields:
             plan.changes.append(_change("unchanged", obj, ()))
         elif _digest_of(obj) is not None and _digest_of(obj) == _digest_of(current):
@@ -143,10 +156,10 @@ def make_plan(desired: Iterable[Object], live: Iterable[Object], *, spec_name: s
     return plan
 
 
-def _ownership(live: Object) -> set[tuple] | None:
+def _ownership(live: Object, spec_name: str) -> set[tuple] | None:
     """What we own of a live object: from managedFields when the server sent them; without
     them (a `kubectl get -o yaml` state file) only the fields we set now are compared."""
-    return owned_paths(live) if live.get("metadata", {}).get("managedFields") else set()
+    return owned_paths(live, our_managers(spec_name)) if live.get("metadata", {}).get("managedFields") else set()
 
 
 def _digest_of(obj: Object) -> str | None:
@@ -170,7 +183,7 @@ def _change(action: str, obj: Object, fields, reason: str = "") -> Change:
 def managed_view(obj: Object, desired: Object) -> Object:
     """The parts of `obj` this tool manages: labels/annotations it sets (or owns), and the spec."""
     meta, wanted = obj.get("metadata", {}), desired["metadata"]
-    owned = owned_paths(obj)
+    owned = owned_paths(obj, our_managers((wanted.get("labels") or {}).get(SPEC_LABEL, "")))
     view: Object = {}
     for section in ("labels", "annotations"):
         keys = set(wanted.get(section) or {}) | {MANAGED_BY, SPEC_LABEL}
@@ -179,17 +192,21 @@ def managed_view(obj: Object, desired: Object) -> Object:
         values = {k: v for k, v in (meta.get(section) or {}).items() if k in keys}
         if values:
             view.setdefault("metadata", {})[section] = values
+    ours = [f for f in meta.get("finalizers") or () if f in (wanted.get("finalizers") or ())]
+    if ours:  # only the finalizers we set: one stripped by hand is drift, others' are none of our business
+        view.setdefault("metadata", {})["finalizers"] = ours
     spec = obj.get("spec")
     if spec is not None:
         view["spec"] = _decode_config(obj["kind"], spec)
     return view
 
 
-def owned_paths(obj: Object, manager: str = FIELD_MANAGER) -> set[tuple]:
-    """Field paths our field manager owns, from `metadata.managedFields` (empty when absent)."""
+def owned_paths(obj: Object, managers: str | frozenset[str] = FIELD_MANAGER) -> set[tuple]:
+    """Field paths our field manager(s) own, from `metadata.managedFields` (empty when absent)."""
+    managers = frozenset({managers}) if isinstance(managers, str) else managers
     paths: set[tuple] = set()
     for entry in obj.get("metadata", {}).get("managedFields") or ():
-        if entry.get("manager") == manager and entry.get("fieldsType", "FieldsV1") == "FieldsV1":
+        if entry.get("manager") in managers and entry.get("fieldsType", "FieldsV1") == "FieldsV1":
             _collect(entry.get("fieldsV1") or {}, (), paths)
     return paths
 

@@ -3,7 +3,9 @@
 Pure and deterministic: the same spec always gives the same objects, in
 dependency order (subnets, pools, reserved IPs, coordinator, attachments, Calico
 pools) and, within a kind, by namespace and name; addresses in their canonical,
-merged form. Every object carries the ownership labels and the source annotation.
+merged form. Every object carries the ownership labels and the source annotation;
+pools and subnets also the finalizer that keeps them while they hold IPs
+(`cni.allocation.retirement`).
 
 Departures from upstream's SpiderMultusConfig rendering, on purpose:
 - the coordinator entry of a NAD carries only what the network sets, so the
@@ -20,6 +22,7 @@ import json
 from typing import Any
 
 from cni import ipranges
+from cni.allocation.retirement import FINALIZER as IP_RELEASE_FINALIZER
 from cni.config import coordinator_entry, ipam_section
 from coordinator.config import POD_CIDRS_ANNOTATION, SERVICE_CIDRS_ANNOTATION
 
@@ -67,12 +70,15 @@ class _Meta:
         self.spec, self.sources = spec, sources
 
     def __call__(self, name: str, path: tuple, *, namespace: str | None = None,
-                 labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None) -> Object:
+                 labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None,
+                 finalizers: list[str] | None = None) -> Object:
         meta: Object = {"name": name}
         if namespace is not None:
             meta["namespace"] = namespace
         meta["labels"] = {MANAGED_BY: MANAGER, SPEC_LABEL: self.spec.name, **(labels or {})}
         meta["annotations"] = {SOURCE_ANNOTATION: self.sources.annotation(path), **(annotations or {})}
+        if finalizers:
+            meta["finalizers"] = list(finalizers)
         return meta
 
 
@@ -92,7 +98,8 @@ def _addresses(item: Subnet | IPPool, gateway: str | None, routes: tuple[Route, 
 def _subnet(subnet: Subnet, meta: _Meta) -> Object:
     return {
         "apiVersion": SPIDER_API, "kind": "SpiderSubnet",
-        "metadata": meta(subnet.name, subnet.path, labels={"ipam.spidernet.io/subnet-cidr": ipranges.cidr_label(subnet.subnet)}),
+        "metadata": meta(subnet.name, subnet.path, labels={"ipam.spidernet.io/subnet-cidr": ipranges.cidr_label(subnet.subnet)},
+                         finalizers=[IP_RELEASE_FINALIZER]),
         "spec": _addresses(subnet, subnet.gateway, subnet.routes),
     }
 
@@ -118,8 +125,8 @@ def _ippool(pool: IPPool, subnet: Subnet | None, zones: dict[str, Zone], meta: _
     labels = {"ipam.spidernet.io/ippool-cidr": ipranges.cidr_label(pool.subnet)}
     if subnet is not None:
         labels["ipam.spidernet.io/owner-spider-subnet"] = subnet.name
-    return {"apiVersion": SPIDER_API, "kind": "SpiderIPPool", "metadata": meta(pool.name, pool.path, labels=labels),
-            "spec": spec}
+    return {"apiVersion": SPIDER_API, "kind": "SpiderIPPool",
+            "metadata": meta(pool.name, pool.path, labels=labels, finalizers=[IP_RELEASE_FINALIZER]), "spec": spec}
 
 
 def zone_affinity(zones: list[Zone]) -> Object:

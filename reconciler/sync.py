@@ -3,7 +3,8 @@
 Glue between the pure parts (pipeline, plan, syncstatus) and the cluster
 adapter: render, apply, then create/update the spec's NetworkSync — skipped when
 nothing changed and the recorded status already says so, so a no-op apply makes
-no write at all. Also installs the project's CRDs.
+no write at all; an apply refused before writing (conflicts, rejected objects, an
+empty spec) is recorded as failed too. Also installs the project's CRDs.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 import schemas
 
 from . import gitinfo, syncstatus
-from .apply import ApplyOptions, ApplyResult, apply
+from .apply import ApplyOptions, ApplyRefused, ApplyResult, apply
 from .kube import Cluster, ClusterError
+from .plan import Plan, field_manager
 from .pipeline import ValidSpec, render_valid
 
 CRD_API = "apiextensions.k8s.io/v1"
@@ -33,7 +35,12 @@ def reconcile(cluster: Cluster, valid: ValidSpec, *, path: str, options: ApplyOp
     revision = revision_of(path, rendered)
     options = dataclasses.replace(options, self_heal=options.self_heal or spec.self_heal, prune=spec.prune)
     writes_before = cluster.writes
-    result = apply(cluster, rendered, spec_name=spec.name, options=options)
+    try:
+        result = apply(cluster, rendered, spec_name=spec.name, options=options)
+    except ApplyRefused as refused:
+        _record_refusal(cluster, valid, refused, path=path, revision=revision, started=started, options=options)
+        raise
+    cluster.start_run()  # recording the outcome gets a retry budget of its own
     if not options.dry_run and cluster.serves(syncstatus.API_VERSION, syncstatus.KIND):
         try:
             _record(cluster, valid, path=path, result=result, revision=revision, started=started, options=options,
@@ -43,6 +50,22 @@ def reconcile(cluster: Cluster, valid: ValidSpec, *, path: str, options: ApplyOp
     return result
 
 
+def _record_refusal(cluster: Cluster, valid: ValidSpec, refused: ApplyRefused, *, path: str, revision: str,
+                    started: str, options: ApplyOptions) -> None:
+    """A refused apply is an outcome too: the NetworkSync says so, not the previous success."""
+    if options.dry_run or refused.reason == "NoKind":
+        return
+    cluster.start_run()
+    try:
+        if not cluster.serves(syncstatus.API_VERSION, syncstatus.KIND):
+            return
+        result = ApplyResult(Plan(valid.spec.name), error=str(refused), refused=True)
+        _record(cluster, valid, path=path, result=result, revision=revision, started=started, options=options,
+                wrote=True)
+    except ClusterError:
+        pass  # the refusal is what the caller reports; a failed record of it must not hide it
+
+
 def _record(cluster: Cluster, valid: ValidSpec, *, path: str, result: ApplyResult, revision: str, started: str,
             options: ApplyOptions, wrote: bool) -> None:
     spec = valid.spec
@@ -50,7 +73,7 @@ def _record(cluster: Cluster, valid: ValidSpec, *, path: str, result: ApplyResul
                                      self_heal=options.self_heal)
     live = cluster.get(desired)
     if live is None or live.get("spec") != desired["spec"]:
-        live = cluster.apply(desired, force=True)
+        live = cluster.apply(desired, force=True, manager=field_manager(spec.name))  # named after the spec: ours
     previous = live.get("status")
     status = syncstatus.build_status(result, revision=revision, generation=int(live["metadata"].get("generation", 1)),
                                      previous=previous, started=started, finished=syncstatus.now())

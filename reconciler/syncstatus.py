@@ -56,12 +56,16 @@ def build_status(result: ApplyResult, *, revision: str, generation: int, previou
     failed = [r for r in result.results if r.action in ("failed", "conflict")]
     drifted = [r for r in result.results if r.action == "drifted"]
     draining = [r for r in result.results if r.action == "draining"]
+    going = [r for r in result.results if r.action == "terminating"]
     if result.error or failed:
         ready = ("False", "ApplyFailed", result.error or f"{len(failed)} object(s) failed: " +
                  "; ".join(f"{r.change.ref}: {r.message}" for r in failed[:5]))
     elif drifted:
         ready = ("False", "Drifted", f"{len(drifted)} object(s) changed in the cluster: " +
                  ", ".join(r.change.ref for r in drifted[:5]))
+    elif going:
+        ready = ("False", "Terminating", f"{len(going)} object(s) of the spec are being deleted; a later apply "
+                 "re-creates them once gone: " + ", ".join(r.change.ref for r in going[:5]))
     elif draining:
         ready = ("True", "Draining", f"applied; {len(draining)} object(s) draining before deletion")
     else:
@@ -81,6 +85,8 @@ def build_status(result: ApplyResult, *, revision: str, generation: int, previou
     entry = {"revision": revision, "startedAt": started, "finishedAt": finished, "result": outcome, "counts": counts}
     inventory = [_ref(r.change) for r in result.results if r.action not in ("deleted", "conflict")
                  and r.change.action != "orphan"]
+    if result.refused:  # nothing was written: what the spec owns is what it owned before
+        inventory = list(previous.get("inventory") or [])
     return {
         "observedGeneration": generation,
         "revision": revision,

@@ -55,9 +55,10 @@ def agent_kinds(node: str) -> tuple[Watched, ...]:
 
 
 def controller_kinds() -> tuple[Watched, ...]:
-    """What the IP garbage collector watches: every pod, no nodes or namespaces."""
+    """What the IP garbage collector watches: every pod, no nodes or namespaces; subnets for their finalizer."""
     return (
         Watched(k8s.POOLS, Pool.from_object, keep_raw=True),
+        Watched(k8s.SUBNETS, lambda o: o, keep_raw=True),
         Watched(k8s.RESERVED_IPS, lambda o: o, keep_raw=True),
         Watched(k8s.PODS, PodInfo.from_object),
         Watched(k8s.STATEFULSETS, StatefulSetInfo.from_object),

@@ -10,7 +10,8 @@ never a leak. Releases go through the same committer as the agent's (guarded
 status updates, 409 -> refresh and decide again), so a record re-taken meanwhile
 is left alone. SpiderEndpoints carry no ownerReference (see `endpoint`), so the
 collector also deletes those whose pod is gone (or re-created) and whose UID no
-pool record holds any more, with the same grace.
+pool record holds any more, with the same grace. And it removes the ip-release
+finalizer of pools and subnets being deleted once they are empty (`finalizers`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from cni.allocation import GcPlan, Leak, PodInfo, PoolChange, Snapshot, find_lea
 
 from .cache import Cache, controller_kinds
 from .commit import CommitError, Committer
+from .finalizers import release_finalizers
 from .logs import Log
 from .metrics import AgentMetrics, Counter
 
@@ -41,6 +43,7 @@ class PassResult:
     released: list[Leak] = field(default_factory=list)
     endpoints_deleted: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    finalizers_released: list[str] = field(default_factory=list)  # "SpiderIPPool name": emptied, deleted
     suspects: int = 0
     next_due: float | None = None  # seconds until the earliest suspect is due
 
@@ -60,6 +63,10 @@ class IpGc:
         self.orphans: dict[tuple[str, str, str], datetime] = {}  # endpoint (ns, name, uid) -> first seen orphaned
 
     def _on_event(self, plural: str, event: str, obj: dict) -> None:
+        if plural in (k8s.POOLS.plural, k8s.SUBNETS.plural):
+            if (obj.get("metadata") or {}).get("deletionTimestamp"):
+                self._wake.set()  # a pool or subnet being deleted: maybe its finalizer can go
+            return
         if plural != "pods":
             return
         phase = (obj.get("status") or {}).get("phase")
@@ -78,6 +85,8 @@ class IpGc:
         if plan.release:
             self._release(plan, now, result)
         self._sweep_endpoints(now, result)
+        result.finalizers_released, failures = release_finalizers(self.kube, self.cache, log=self.log)
+        result.failed += failures
         pending = list(self.suspects.values()) + list(self.orphans.values())
         if pending:
             earliest = min(pending) + self.grace

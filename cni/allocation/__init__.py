@@ -8,6 +8,7 @@ Where things are:
 - `engine`      `allocate` (ADD) and `release` (DEL): dual-stack all-or-nothing, the Decision
 - `result`      addresses, gateway and routes per interface; the SpiderEndpoint status
 - `records`     `status.allocatedIPs` read and written (`render_status`)
+- `retirement`  WHEN A POOL OR SUBNET MAY GO: the `gitops.spidernet.io/ip-release` finalizer's rules
 - `gc`, `audit` leaked records for the garbage collector; findings for `spiderpool ipam check`
 - `model`, `workload`, `snapshot`, `annotations`, `multus`, `selectors`: typed inputs
 - `errors`      the exception tree

@@ -329,7 +329,7 @@ def network_attachment_definition() -> Schema:
 # --- gitops.spidernet.io/v1alpha1 --------------------------------------------------------------
 
 GITOPS = dict(group="gitops.spidernet.io", version="v1alpha1", categories=["spiderpool", "spiderpool-gitops"])
-ACTIONS = ["created", "updated", "unchanged", "deleted", "draining", "drifted", "conflict", "failed"]
+ACTIONS = ["created", "updated", "unchanged", "deleted", "draining", "terminating", "drifted", "conflict", "failed"]
 FINDINGS = ["MasterInterfaceMissing", "ZoneUnreachable", "IPConflict", "GatewayUnreachable", "PoolExhausted"]
 REVISION = r"^(sha256:[0-9a-f]{64}|[0-9a-f]{7,64})$"
 
@@ -352,7 +352,7 @@ def network_sync() -> Schema:
         "namespace": string("Namespace; empty for cluster-scoped objects."),
         "name": string("Name of the object."),
         "action": string("What the apply did: " + ", ".join(ACTIONS) + ".", enum=ACTIONS),
-        "message": string("Why, for conflict, draining and failed."),
+        "message": string("Why, for conflict, draining, terminating and failed."),
     }, required=["kind", "name", "action"])
     inventory_item = obj("One object this spec owns.", {
         "group": string('API group; "" for the core group.'),

@@ -14,7 +14,7 @@ import time
 
 from reconciler.cli import main
 from reconciler.pipeline import render_path
-from tests.apply.test_apply import identities, owned
+from tests.apply.test_apply import identities, object_writes, owned
 from tests.conftest import EXAMPLES, REPO
 
 EXAMPLE = EXAMPLES / "cross-zone-pools"
@@ -30,11 +30,29 @@ def test_conflicts_and_server_errors_are_retried(cli, cluster):
 
 
 @pytest.mark.testserver
+def test_failing_reads_are_retried_too(cli, cluster):
+    """The plan's LISTs and the NetworkSync GET meet 500s and 429s: retried within the budget."""
+    cluster.faults.configure(conflict_rate=0.2, error_rate=0.3, seed=11, verbs={"get", "list"})
+    code, out, err = cli("apply", EXAMPLE)
+    assert code == 0, err
+    assert cluster.faults.injected["error"] + cluster.faults.injected["conflict"] > 0
+    assert set(owned(cluster, "cross-zone")) == identities(render_path(EXAMPLE))
+
+
+@pytest.mark.testserver
+def test_reads_that_fail_past_the_budget_stop_the_apply_before_any_write(cli, cluster):
+    cluster.faults.fail_next(10_000, kind="error", verbs={"list"})
+    code, out, err = cli("--retry-budget", "0.3", "apply", EXAMPLE)
+    assert code == 1 and cluster.stats.writes == 0
+    assert "the API server answered 500 InternalError" in err.splitlines()[-1]
+
+
+@pytest.mark.testserver
 def test_errors_that_outlast_the_budget_are_reported_with_the_object_and_the_server_message(cli, cluster):
     """Persistent 500s: the dry runs of the plan fail, so nothing is written at all."""
     cluster.faults.fail_next(10_000, kind="error", verbs={"patch"})
     code, out, err = cli("--retry-budget", "0.3", "apply", EXAMPLE)
-    assert code == 1 and cluster.stats.writes == 0  # the dry runs failed first: nothing was written
+    assert code == 1 and object_writes(cluster) == []  # the dry runs failed first: nothing was written
     assert err.splitlines()[-1].startswith("spiderpool: error: ")
     assert "the API server answered 500 InternalError: Internal error occurred: injected fault" in err
     assert any(f"{kind} " in err for kind in ("SpiderSubnet", "SpiderIPPool", "SpiderReservedIP",
@@ -117,7 +135,7 @@ def test_objects_the_server_would_refuse_stop_the_apply_before_any_write(cli, cl
     assert code == 1
     assert "! SpiderIPPool test-ippool-6 REJECTED by the API server" in out
     code, out, err = cli("apply", EXAMPLE)
-    assert code == 1 and cluster.stats.writes == 0
+    assert code == 1 and object_writes(cluster) == []
     assert "the API server would refuse 2 object(s); nothing was applied" in err
     assert "spec.gateway" in err
 
@@ -138,11 +156,11 @@ def test_failures_during_the_writes_are_reported_per_object_and_recorded(cli, cl
 
     real_apply = kube.Cluster.apply
 
-    def flaky(self, obj, *, force=False, dry_run=False):
+    def flaky(self, obj, *, force=False, dry_run=False, **kwargs):
         if not dry_run and obj["kind"] == "SpiderReservedIP":
             raise kube.ClusterError(f"SpiderReservedIP {obj['metadata']['name']}: the API server answered 500 "
                                     "InternalError: disk full", status=500)
-        return real_apply(self, obj, force=force, dry_run=dry_run)
+        return real_apply(self, obj, force=force, dry_run=dry_run, **kwargs)
 
     monkeypatch.setattr(kube.Cluster, "apply", flaky)
     code, out, err = cli("apply", EXAMPLE)
@@ -153,3 +171,20 @@ def test_failures_during_the_writes_are_reported_per_object_and_recorded(cli, cl
     sync = cluster.get("networksyncs.gitops.spidernet.io", "cross-zone")
     conditions = {c["type"]: (c["status"], c["reason"]) for c in sync["status"]["conditions"]}
     assert conditions["Ready"] == ("False", "ApplyFailed") and conditions["Stalled"][0] == "True"
+
+
+@pytest.mark.testserver
+def test_persistent_dry_run_conflicts_share_one_retry_budget_and_are_reported_as_conflicts(cli, cluster, write_spec):
+    """Issue 8 item 12: 409s on every dry run. Each object used to retry for the whole budget
+    (ceil(N/8) budgets in all) and the outcome read "the API server would refuse N object(s)"."""
+    pools = "".join(f"    - {{name: p{i}, subnet: 10.6.0.0/16, ips: [10.6.{i}.1], gateway: 10.6.255.254}}\n"
+                    for i in range(64))
+    spec = write_spec("spec:\n  cluster: {ipVersions: [4]}\n  ippools:\n" + pools)
+    cluster.faults.fail_next(100_000, kind="conflict", verbs={"patch"})
+    code, out, err = cli("--retry-budget", "0.5", "apply", spec)
+    assert code == 1 and object_writes(cluster) == []
+    last = err.splitlines()[-1]
+    assert "the API server kept answering 409 Conflict to the dry run of 64 object(s)" in last
+    assert "would refuse" not in err
+    # one budget for the run: a first try for each object and a handful of retries, not N x (budget/backoff)
+    assert cluster.stats.dry_runs["patch"] < 64 + 24, cluster.stats.dry_runs

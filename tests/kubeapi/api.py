@@ -147,8 +147,7 @@ class API:
         dry_run = request.param("dryRun")
         if dry_run not in ("", "All"):
             raise errors.bad_request(f'Invalid dryRun value: "{dry_run}". Valid values: "All"')
-        if info.verb in WRITE_VERBS:
-            self._inject_fault(info, rt)
+        self._inject_fault(info, rt)  # Faults.decide filters by verb: writes unless configured otherwise
         if info.verb not in RESOURCE_VERBS:
             raise errors.method_not_allowed()
         return getattr(self, f"_{info.verb}")(info, rt, request)
@@ -159,8 +158,10 @@ class API:
             return
         if fault.kind == "slow":
             time.sleep(fault.seconds)
-        elif fault.kind == "conflict":
+        elif fault.kind == "conflict" and info.verb in WRITE_VERBS:
             raise errors.conflict(rt.plural, rt.group, info.name or "")
+        elif fault.kind == "conflict":  # a read cannot conflict: what a loaded server answers instead
+            raise errors.ApiError(429, "TooManyRequests", "injected fault: the server is overloaded")
         else:
             raise errors.internal("injected fault")
 

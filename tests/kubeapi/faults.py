@@ -6,7 +6,10 @@ for them: `configure(conflict_rate=, error_rate=, slow_rate=, slow_seconds=, see
 that share of matching requests (writes by default) answer 409 Conflict, 500 InternalError
 or wait before being served, drawing from a `random.Random(seed)` -- the same sequence of
 requests gets the same faults. `fail_next()` queues exact faults for the next requests.
-Everything is off until configured; `reset()` turns it off again.
+`verbs=` picks the requests: any of get, list, watch, create, update, patch, delete,
+deletecollection (reads are perturbed only when named; a "conflict" drawn for a read is
+answered 429 TooManyRequests, as a read cannot conflict). Everything is off until
+configured; `reset()` turns it off again.
 """
 
 from __future__ import annotations

@@ -62,3 +62,35 @@ def test_slow_faults_delay_the_answer(kubeapi, core):
     core.create_namespaced_config_map("default", configmap("cm"))
     assert time.monotonic() - began >= 0.3
     assert kubeapi.faults.injected["slow"] == 1
+
+
+def test_read_faults_are_injected_when_reads_are_named(kubeapi, core):
+    core.create_namespaced_config_map("default", configmap("cm"))
+    kubeapi.faults.configure(error_rate=1.0, seed=1, verbs={"get", "list"})
+    for read in (lambda: core.read_namespaced_config_map("cm", "default"),
+                 lambda: core.list_namespaced_config_map("default")):
+        with pytest.raises(ApiException) as caught:
+            read()
+        assert (caught.value.status, json.loads(caught.value.body)["reason"]) == (500, "InternalError")
+    assert kubeapi.faults.injected["error"] == 2
+    core.patch_namespaced_config_map("cm", "default", {"data": {"b": "1"}})  # writes were not named
+
+
+def test_a_conflict_drawn_for_a_read_is_a_429(kubeapi, core):
+    kubeapi.faults.fail_next(1, kind="conflict", verbs={"get"})
+    core.create_namespaced_config_map("default", configmap("cm"))  # not a get: the fault waits
+    with pytest.raises(ApiException) as caught:
+        core.read_namespaced_config_map("cm", "default")
+    assert caught.value.status == 429
+    assert core.read_namespaced_config_map("cm", "default").metadata.name == "cm"
+
+
+def test_watch_faults_fail_the_watch_request(kubeapi, kube_client):
+    from kubernetes import client, watch
+
+    kubeapi.faults.fail_next(1, kind="error", verbs={"watch"})
+    with pytest.raises(ApiException) as caught:
+        for _ in watch.Watch().stream(client.CoreV1Api(kube_client).list_namespaced_config_map, "default",
+                                      timeout_seconds=1):
+            pass
+    assert caught.value.status == 500
