@@ -3,7 +3,7 @@
 A minimal real setup, all in namespaces this script makes and removes: a "node"
 netns (ens192 10.6.0.11/16) and a "pod" netns holding eth0 (a veth to the node,
 standing in for Calico) and net1 (10.6.168.60/16). A warm agent server
-(`cni.agent.server.AgentServer` + the real `CoordinatorService`, SpiderCoordinator
+(`agent.server.AgentServer` + the real `CoordinatorService`, SpiderCoordinator
 served from memory) listens on a unix socket; each run execs the installed plugin
 inside the node netns (`nsenter --net`), which forwards to the agent, which reads
 both namespaces, plans and applies the overlay routes for net1 (every run is a full
@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from cni.agent.server import AgentServer, Routes  # noqa: E402
+from agent.server import AgentServer, Routes  # noqa: E402
 from cni.install import default_interpreter, install  # noqa: E402
 from coordinator.service import CoordinatorService  # noqa: E402
 

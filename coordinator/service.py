@@ -23,8 +23,8 @@ import threading
 import time
 from typing import Any, Callable
 
-from cni import kube as k8s
-from cni import probes
+from agent import kube as k8s
+from coordinator import probes
 from cni.protocol import Code, CniError, Reply
 
 from . import apply as kernel
@@ -41,7 +41,7 @@ GATEWAY_TIMEOUT = 1.0  # seconds one gateway has to answer
 
 class CoordinatorService:
     """`release(pod, nic)` gives a conflicting IP back (the agent's force release); `nodereport` is the
-    agent's NodeReporter (None: reports off); `probes` is cni.probes (tests stub it)."""
+    agent's NodeReporter (None: reports off); `probes` is coordinator.probes (tests stub it)."""
 
     def __init__(self, *, kube: Any, pod_of: Callable[[Any], Any], log: Any = None,
                  release: Callable[[Any, str], None] | None = None, nodereport: Any = None, probes: Any = probes):

@@ -339,7 +339,7 @@ def cmd_install_cni(args: argparse.Namespace) -> int:
 
 
 def _cni_connect(args: argparse.Namespace):
-    from cni.kube import connect
+    from agent.kube import connect
 
     return connect(kubeconfig=_option(args, "kubeconfig", "KUBECONFIG"),
                    context=_option(args, "context", "SPIDERPOOL_CONTEXT"),
@@ -347,7 +347,7 @@ def _cni_connect(args: argparse.Namespace):
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
-    from cni.agent.main import run_agent
+    from agent.main import run_agent
 
     return run_agent(node=args.node, socket_path=args.socket, kubeconfig=_option(args, "kubeconfig", "KUBECONFIG"),
                      context=_option(args, "context", "SPIDERPOOL_CONTEXT"), log_level=args.log_level)
@@ -357,10 +357,10 @@ def cmd_controller(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from cni.agent.coordinatorstatus import CoordinatorStatusSync
-    from cni.agent.ipgc import IpGc
-    from cni.agent.logs import setup
-    from cni.kube import ApiError
+    from agent.coordinatorstatus import CoordinatorStatusSync
+    from agent.ipgc import IpGc
+    from agent.logs import setup
+    from agent.kube import ApiError
 
     setup(args.log_level)
     try:
@@ -387,8 +387,8 @@ def cmd_controller(args: argparse.Namespace) -> int:
 
 
 def cmd_ipam(args: argparse.Namespace) -> int:
-    from cni import kube
-    from cni.agent import ipamview
+    from agent import kube
+    from reconciler import ipamview
 
     views = {"pools": (kube.POOLS, ipamview.pool_rows, ipamview.render_pools),
              "subnets": (kube.SUBNETS, ipamview.subnet_rows, ipamview.render_subnets),

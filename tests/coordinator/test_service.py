@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cni.agent.server import CoordinatorBody
+from agent.server import CoordinatorBody
 from coordinator.service import CoordinatorService
 
 SYNCED = {"metadata": {"name": "default"}, "spec": {"mode": "auto"},
@@ -78,7 +78,7 @@ def test_only_a_process_namespace_is_accepted_as_the_host_side():
 # -- detectIPConflict / detectGateway / announce, the probes stubbed --------------------------------
 
 class Probes:
-    """cni.probes' surface, answering as told and recording the calls."""
+    """coordinator.probes' surface, answering as told and recording the calls."""
     ProbeError = Exception
 
     def __init__(self, *, conflict=None, gateway_up=True):
