@@ -18,14 +18,14 @@ from typing import Any
 from agent import kube as k8s
 from coordinator.discovery import Discovery, Sources, cni_type_of, discover
 
+from .coordinator import DEFAULT_COORDINATOR
 from .logs import Log
 
-COORDINATORS = k8s.Kind(k8s.SPIDERPOOL, k8s.SPIDERPOOL_VERSION, "spidercoordinators", "SpiderCoordinator", False)
+COORDINATORS = k8s.COORDINATORS
 CONFIGMAPS = k8s.Kind("", "v1", "configmaps", "ConfigMap", True)
 CALICO_POOLS = (k8s.Kind("crd.projectcalico.org", "v1", "ippools", "IPPool", False),
                 k8s.Kind("projectcalico.org", "v3", "ippools", "IPPool", False))
 SYSTEM = "kube-system"
-DEFAULT = "default"
 
 
 def read_sources(kube: k8s.Kube, *, cni_conf_dir: str | None = None) -> Sources:
@@ -78,7 +78,7 @@ class CoordinatorStatusSync:
 
     def sync_once(self) -> Discovery | None:
         """One pass: -> what was discovered, None when there is no SpiderCoordinator `default`."""
-        coordinator = self.kube.get(COORDINATORS, DEFAULT)
+        coordinator = self.kube.get(COORDINATORS, DEFAULT_COORDINATOR)
         if coordinator is None:
             return None
         pod_cidr_type = str((coordinator.get("spec") or {}).get("podCIDRType") or "auto")

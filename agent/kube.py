@@ -69,6 +69,7 @@ PODS = Kind("", "v1", "pods", "Pod", True)
 NAMESPACES = Kind("", "v1", "namespaces", "Namespace", False)
 NODES = Kind("", "v1", "nodes", "Node", False)
 STATEFULSETS = Kind("apps", "v1", "statefulsets", "StatefulSet", True)
+COORDINATORS = Kind(SPIDERPOOL, SPIDERPOOL_VERSION, "spidercoordinators", "SpiderCoordinator", False)
 
 
 class ApiError(Exception):

@@ -14,7 +14,10 @@ from typing import Any
 
 from agent import kube as k8s
 
+from coordinator.service import CoordinatorService
+
 from .cache import Cache, agent_kinds
+from .coordinator import SpiderCoordinators
 from .commit import Committer
 from .logs import Log, setup
 from .metrics import AgentMetrics
@@ -38,12 +41,18 @@ class Agent:
                                    budget=3 * settings.api_budget)
         self.service = CniService(settings, kube=kube, cache=self.cache, committer=self.committer,
                                   metrics=self.metrics, log=Log("cni", node=settings.node))
-        self.service.coordinator.nodereport = self.nodereport  # IPConflict / GatewayUnreachable findings
-        self.server = AgentServer(socket_path, Routes(cni=self._cni, ready=self.cache.problems, metrics=self._metrics))
+        self.coordinator = CoordinatorService(
+            spider_coordinator=SpiderCoordinators(kube), pod_of=self.service.pod_of, release=self.service.release_nic,
+            nodereport=self.nodereport, log=Log("cni", node=settings.node))  # IPConflict / GatewayUnreachable findings
+        self.server = AgentServer(socket_path, Routes(cni=self._cni, coordinator=self._coordinator,
+                                                      ready=self.cache.problems, metrics=self._metrics))
         self._stopped = False
 
     def _cni(self, body: Any) -> dict:
         return self.service.handle(body).to_body()
+
+    def _coordinator(self, body: Any) -> dict:
+        return self.coordinator.handle(body).to_body()
 
     def _metrics(self) -> str:
         problems = self.cache.problems()

@@ -1,4 +1,4 @@
-"""The agent's HTTP/1.1 server on a unix socket: `POST /v1/cni`, `/healthz`, `/readyz`, `/metrics`.
+"""The agent's HTTP/1.1 server on a unix socket: `POST /v1/cni` and `/v1/coordinator`, `/healthz`, `/readyz`, `/metrics`.
 
 The socket file is created with mode 0600 in a directory made on demand; a stale
 file from a killed agent is replaced, a live agent's is not (bind fails with a
@@ -27,15 +27,16 @@ class SocketInUse(OSError):
     pass
 
 
-class CoordinatorBody(dict):
-    """A `POST /v1/coordinator` body (/v1/cni's shape): `routes.cni` hands it to the coordinator."""
-
-
 class Routes:
-    """What the server answers with; the agent fills these in."""
+    """What the server answers with; the agent fills these in. `cni` serves the IPAM plugin's
+    `POST /v1/cni`, `coordinator` the coordinator plugin's `POST /v1/coordinator` (None: 404)."""
 
-    def __init__(self, *, cni: Callable[[Any], dict], ready: Callable[[], list[str]], metrics: Callable[[], str]):
-        self.cni, self.ready, self.metrics = cni, ready, metrics
+    def __init__(self, *, cni: Callable[[Any], dict], ready: Callable[[], list[str]], metrics: Callable[[], str],
+                 coordinator: Callable[[Any], dict] | None = None):
+        self.cni, self.coordinator, self.ready, self.metrics = cni, coordinator, ready, metrics
+
+    def post(self, path: str) -> Callable[[Any], dict] | None:
+        return {"/v1/cni": self.cni, "/v1/coordinator": self.coordinator}.get(path)
 
 
 def _handler(routes: Routes):
@@ -44,8 +45,8 @@ def _handler(routes: Routes):
         server_version = "spiderpool-agent"
 
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            path = self.path.split("?")[0]
-            if path not in ("/v1/cni", "/v1/coordinator"):
+            route = routes.post(self.path.split("?")[0])
+            if route is None:
                 return self._send(404, {"error": f"no route {self.path}"})
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY:
@@ -54,10 +55,8 @@ def _handler(routes: Routes):
             try:
                 body = json.loads(raw)
             except ValueError:
-                body = raw.decode("utf-8", "replace")  # protocol.request_from_body answers code 6
-            if path == "/v1/coordinator":
-                body = CoordinatorBody(body if isinstance(body, dict) else {})
-            self._send(200, routes.cni(body))
+                body = raw.decode("utf-8", "replace")  # each route answers a CNI decode failure (code 6)
+            self._send(200, route(body))
 
         def do_GET(self) -> None:  # noqa: N802
             path = self.path.split("?")[0]

@@ -38,7 +38,6 @@ from .commit import CommitError, Committer
 from .endpoint import Attachment, EndpointWriter, attachments
 from .logs import Log
 from .metrics import AgentMetrics
-from .server import CoordinatorBody
 
 CHECK_MISMATCH = 100  # plugin-specific (>= 100): the pod's records do not match prevResult
 POD_WAIT_SECONDS = 2.0  # how long ADD waits for the watch to bring a new pod before asking the API
@@ -62,14 +61,9 @@ class CniService:
         self.log = log or Log("cni", node=settings.node)
         self._commands: dict[str, Callable[[CniRequest], Reply]] = {
             "ADD": self.add, "DEL": self.delete, "CHECK": self.check, "GC": self.gc, "STATUS": self.status}
-        from coordinator.service import CoordinatorService  # the coordinator's /v1/coordinator
-        self.coordinator = CoordinatorService(kube=kube, pod_of=lambda body: self._pod(CniRequest(
-            "ADD", "", "", "", body.get("cniArgs") or {}, "", {}, "")), release=self.release_nic, log=self.log)
 
     def handle(self, body: Any) -> Reply:
         """The plugin's request body -> the reply; never raises."""
-        if isinstance(body, CoordinatorBody):
-            return self.coordinator.handle(dict(body))
         version = _version_of(body)
         try:
             request = protocol.request_from_body(body)
@@ -154,6 +148,10 @@ class CniService:
             log.info("rolled back a failed allocation")
         except (AllocationError, CommitError, k8s.ApiError) as error:
             log.error("rollback failed; a retried ADD gets the same IP back", error=str(error))
+
+    def pod_of(self, body: dict) -> PodInfo:
+        """The pod of a plugin request body's CNI_ARGS (the coordinator's request has the same shape)."""
+        return self._pod(CniRequest("ADD", "", "", "", body.get("cniArgs") or {}, "", {}, ""))
 
     def _pod(self, req: CniRequest) -> PodInfo:
         """The pod from the cache; a new pod the watch has not brought yet is waited for, then read."""

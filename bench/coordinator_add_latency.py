@@ -38,11 +38,6 @@ COORDINATOR = {"metadata": {"name": "default"}, "spec": {"mode": "auto", "hostRu
                "status": {"overlayPodCIDR": ["10.244.0.0/16"], "serviceCIDR": ["10.96.0.0/12"]}}
 
 
-class MemoryKube:
-    def get(self, kind, name, namespace=None):
-        return COORDINATOR
-
-
 def sh(*argv: str) -> None:
     subprocess.run(argv, check=True, capture_output=True)
 
@@ -84,8 +79,9 @@ def main() -> int:
     tag = f"{os.getpid()}{secrets.token_hex(2)}"
     node, pod = make_namespaces(tag)
     tmp = Path(tempfile.mkdtemp(prefix="cbench-"))
-    service = CoordinatorService(kube=MemoryKube(), pod_of=lambda body: None)
-    server = AgentServer(str(tmp / "agent.sock"), Routes(cni=lambda body: service.handle(body).to_body(),
+    service = CoordinatorService(spider_coordinator=lambda: COORDINATOR, pod_of=lambda body: None)
+    server = AgentServer(str(tmp / "agent.sock"), Routes(cni=lambda body: {"exitCode": 1, "stdout": ""},
+                                                          coordinator=lambda body: service.handle(body).to_body(),
                                                           ready=lambda: [], metrics=lambda: "")).start()
     try:
         plugin = next(i.path for i in install(tmp / "bin") if i.path.name == "coordinator")
