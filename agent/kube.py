@@ -1,40 +1,39 @@
-"""The `cni` package's only door to a Kubernetes API server (the official `kubernetes` client).
+"""The agent's only door to a Kubernetes API server: fixed paths, watches, guarded writes.
 
-Why it exists: the node agent, the IP garbage collector and `spiderpool ipam`
-read and write a handful of kinds at known paths, and they must see the API's
-answers as values, not as the client's exceptions. `Kube` speaks plain dicts
-over the client's `ApiClient` (no discovery round trips: the paths of the kinds
-below are fixed by their API groups), streams watches line by line, and
-translates every failure here, at the edge:
+Why it exists: the node agent, the IPAM controllers (IP GC, CIDR discovery) and
+`spiderpool ipam` read and write a handful of kinds at known paths, and they must
+see the API's answers as values, not as the client's exceptions. `Kube` speaks
+plain dicts over an `ApiClient` (no discovery round trips: the paths of the kinds
+below are fixed by their API groups), streams watches line by line, and turns
+every failure into the one exception tree of `kubeclient.errors` (re-exported
+here: ApiError, NotFound, Conflict, AlreadyExists, Expired, Unreachable).
 
-    ApiError                 base; .status (None: no answer), .reason
-    ├── NotFound             404
-    ├── Conflict             409 on a stale resourceVersion (or a failed precondition)
-    ├── AlreadyExists        409 on create
-    ├── Expired              410: a watch or list from a compacted resourceVersion
-    └── Unreachable          no HTTP answer (refused, reset, timed out)
-
-`transient(error)` says which ones are worth the same request again (5xx, 429,
-no answer); `retrying` does that within a time budget. Conflicts are never
-retried here: only the caller knows how to decide again on fresh data. The
-`reconciler` package has its own adapter; nothing here imports it.
+`retrying` sends a request again on transient failures (5xx, 429, no answer)
+within a time budget, with the agent's own policy `AGENT_RETRY`: a pod's ADD waits
+on it, so it backs off sooner and gives up earlier than a CLI command. Conflicts
+are never retried here: the agent's writes are guarded by resourceVersion, and
+only the caller knows how to decide again on fresh data.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import random
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, TypeVar
+
+from kubeclient import client as _client
+from kubeclient.errors import (AlreadyExists, ApiError, Conflict, Expired, NotFound, Unreachable,  # noqa: F401
+                               from_status, transient)
+from kubeclient.retry import RetryPolicy
+from kubeclient.retry import retrying as _retrying
 
 T = TypeVar("T")
 
 SPIDERPOOL = "spiderpool.spidernet.io"
 SPIDERPOOL_VERSION = "v2beta1"
-TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+# The agent's requests: a pod's ADD waits on them (the runtime's own timeout is 2 minutes).
+AGENT_RETRY = RetryPolicy(budget_seconds=10.0, request_timeout=10.0, first_delay=0.05, max_delay=1.0)
 
 
 @dataclass(frozen=True)
@@ -72,68 +71,9 @@ STATEFULSETS = Kind("apps", "v1", "statefulsets", "StatefulSet", True)
 COORDINATORS = Kind(SPIDERPOOL, SPIDERPOOL_VERSION, "spidercoordinators", "SpiderCoordinator", False)
 
 
-class ApiError(Exception):
-    def __init__(self, message: str, *, status: int | None = None, reason: str = ""):
-        super().__init__(message)
-        self.status, self.reason = status, reason
-
-
-class NotFound(ApiError):
-    pass
-
-
-class Conflict(ApiError):
-    pass
-
-
-class AlreadyExists(ApiError):
-    pass
-
-
-class Expired(ApiError):
-    pass
-
-
-class Unreachable(ApiError):
-    pass
-
-
-def transient(error: ApiError) -> bool:
-    """Worth sending again as it is: the server was unavailable or overloaded, or did not answer."""
-    return isinstance(error, Unreachable) or error.status in TRANSIENT_STATUS
-
-
-def retrying(call: Callable[[], T], *, budget: float = 10.0, first_delay: float = 0.05,
-             max_delay: float = 1.0, sleep: Callable[[float], None] = time.sleep) -> T:
+def retrying(call: Callable[[], T], *, budget: float = AGENT_RETRY.budget_seconds) -> T:
     """`call()` again on transient failures, with jittered exponential backoff, for up to `budget` seconds."""
-    deadline = time.monotonic() + budget
-    delay = first_delay
-    while True:
-        try:
-            return call()
-        except ApiError as error:
-            if not transient(error) or time.monotonic() + delay > deadline:
-                raise
-        sleep(delay * (0.5 + random.random()))
-        delay = min(delay * 2, max_delay)
-
-
-def _error(status: int, data: bytes, what: str) -> ApiError:
-    try:
-        body = json.loads(data or b"{}")
-    except ValueError:
-        body = {}
-    body = body if isinstance(body, dict) else {}
-    reason = str(body.get("reason") or "")
-    message = f"{what}: {status} {reason or 'error'}: {body.get('message') or data[:200].decode('utf-8', 'replace')}"
-    if status == 404:
-        return NotFound(message, status=status, reason=reason or "NotFound")
-    if status == 409:
-        cls = AlreadyExists if reason == "AlreadyExists" else Conflict
-        return cls(message, status=status, reason=reason or "Conflict")
-    if status == 410:
-        return Expired(message, status=status, reason=reason or "Expired")
-    return ApiError(message, status=status, reason=reason)
+    return _retrying(call, AGENT_RETRY, budget=budget)
 
 
 class Kube:
@@ -142,7 +82,7 @@ class Kube:
     Watches run on a second client so long-lived streams never starve the hot path of connections.
     """
 
-    def __init__(self, api: Any, watch_api: Any | None = None, *, request_timeout: float = 10.0,
+    def __init__(self, api: Any, watch_api: Any | None = None, *, request_timeout: float = AGENT_RETRY.request_timeout,
                  max_in_flight: int = 8):
         self.api, self.watch_api = api, watch_api or api
         self.request_timeout = request_timeout
@@ -166,9 +106,6 @@ class Kube:
     def _send(self, method: str, path: str, *, query: list | None = None, body: Any = None, api: Any = None,
               timeout: Any = None, what: str = ""):
         """-> the client's raw response (not read); ApiError when there was no HTTP answer."""
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError as Urllib3Error
-
         client = api or self.api
         try:
             request = client.param_serialize(
@@ -176,13 +113,8 @@ class Kube:
                 header_params={"Accept": "application/json", "Content-Type": "application/json"},
                 body=body, auth_settings=["BearerToken"])
             return client.call_api(*request, _request_timeout=timeout or self.request_timeout)
-        except ApiException as exc:  # the client's own failures (TLS, a bad answer) come as status 0
-            if not exc.status:
-                raise Unreachable(f"{what or method + ' ' + path}: {exc.reason or exc}") from None
-            body = exc.body.encode() if isinstance(exc.body, str) else (exc.body or b"")
-            raise _error(exc.status, body, what or f"{method} {path}") from None
-        except (Urllib3Error, OSError) as exc:
-            raise Unreachable(f"{what or method + ' ' + path}: cannot reach the API server: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - translated, or raised again when it is not the client's
+            raise _client.translate(exc, what or f"{method} {path}") from None
 
     def _call(self, method: str, path: str, *, what: str, query: list | None = None, body: Any = None) -> Any:
         with self._slots:
@@ -192,7 +124,7 @@ class Kube:
             except Exception as exc:  # noqa: BLE001 - a cut connection mid-body
                 raise Unreachable(f"{what}: the answer was cut off: {exc}") from None
         if not 200 <= response.status <= 299:
-            raise _error(response.status, data, what)
+            raise from_status(response.status, data, what)
         return json.loads(data) if data else {}
 
     # -- reads ----------------------------------------------------------------------------------
@@ -222,8 +154,6 @@ class Kube:
         Ends when the server closes the stream (timeoutSeconds) or `stopped()` turns true
         between events; a cut connection raises Unreachable.
         """
-        from kubernetes.watch.watch import iter_resp_lines
-
         query = _selectors(field_selector, label_selector) + [
             ("watch", "true"), ("resourceVersion", resource_version), ("allowWatchBookmarks", "true"),
             ("timeoutSeconds", str(timeout_seconds))]
@@ -233,8 +163,8 @@ class Kube:
         raw = response.response
         try:
             if not 200 <= response.status <= 299:
-                raise _error(response.status, response.read(), what)
-            for line in iter_resp_lines(raw):
+                raise from_status(response.status, response.read(), what)
+            for line in _client.stream_lines(raw):
                 if stopped():
                     return
                 if not line:
@@ -242,7 +172,7 @@ class Kube:
                 event = json.loads(line)
                 obj = event.get("object") or {}
                 if event.get("type") == "ERROR":
-                    raise _error(int(obj.get("code") or 500), json.dumps(obj).encode(), what)
+                    raise from_status(int(obj.get("code") or 500), json.dumps(obj), what)
                 obj.setdefault("apiVersion", kind.api_version)
                 obj.setdefault("kind", kind.kind)
                 yield event.get("type", ""), obj
@@ -296,28 +226,12 @@ def _ref(kind: Kind, name: str, namespace: str | None) -> str:
     return f"{kind.kind} {namespace}/{name}" if kind.namespaced and namespace else f"{kind.kind} {name}"
 
 
-def connect(*, kubeconfig: str | None = None, context: str | None = None, request_timeout: float = 10.0,
-            pool_size: int = 32) -> Kube:
-    """A Kube from a kubeconfig (explicit, $KUBECONFIG, ~/.kube/config) or the in-cluster service account.
+def connect(*, kubeconfig: str | None = None, context: str | None = None,
+            request_timeout: float = AGENT_RETRY.request_timeout, pool_size: int = 32) -> Kube:
+    """A Kube for the cluster `kubeclient.client.api_client` finds; ApiError(reason="Config") when there is none.
 
-    ApiError(reason="Config") when none of them can be loaded.
+    Watches get a client of their own: long-lived streams never starve the hot path of connections.
     """
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
-
-    def new_client(size: int):
-        configuration = type.__call__(client.Configuration)  # a fresh one, not a copy of the global default
-        path = kubeconfig or os.environ.get("KUBECONFIG")
-        if path or context or os.path.exists(os.path.expanduser("~/.kube/config")):
-            config.load_kube_config(config_file=path, context=context, client_configuration=configuration,
-                                    persist_config=False)
-        else:
-            config.load_incluster_config(client_configuration=configuration)
-        configuration.connection_pool_maxsize = size
-        return client.ApiClient(configuration)
-
-    try:
-        return Kube(new_client(pool_size), new_client(16), request_timeout=request_timeout,
-                    max_in_flight=min(pool_size, 8))
-    except (ConfigException, OSError, ValueError, TypeError) as exc:
-        raise ApiError(f"cannot load cluster access: {exc}", reason="Config") from None
+    return Kube(_client.api_client(kubeconfig=kubeconfig, context=context, pool_size=pool_size, persist_config=False),
+                _client.api_client(kubeconfig=kubeconfig, context=context, pool_size=16, persist_config=False),
+                request_timeout=request_timeout, max_in_flight=min(pool_size, 8))

@@ -3,54 +3,31 @@
 Everything else in `reconciler/` works on plain dicts; this module turns them
 into requests — get, list by label, server-side apply with one field manager,
 merge patches, deletes, dry-run — through the client's DynamicClient, so any
-kind the server's discovery knows (CRDs included) is reachable. Transient
-failures (409 on a stale write, 429, 5xx, refused or timed-out connections) are
-retried with jittered exponential backoff inside a time budget; what is left is
-raised as `ClusterError`, naming the object and quoting the server.
-The client's exceptions never leave this module.
+kind the server's discovery knows (CRDs included) is reachable. Connecting,
+retries and errors are `kubeclient`'s: transient failures (429, 5xx, refused or
+timed-out connections) and 409s are retried with jittered exponential backoff
+inside the `RetryPolicy` budget — none of these requests carries a
+resourceVersion precondition, so sending one again is safe; an ApplyConflict is
+not retried. What is left is raised as `ClusterError` (`kubeclient.errors.ApiError`),
+naming the object and quoting the server. The client's exceptions never leave
+`kubeclient`.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import random
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
-from .errors import ReconcilerError
+from kubeclient import client as _client
+from kubeclient.errors import ApiError, ApplyConflict, NotFound  # noqa: F401 - the names this package uses
+from kubeclient.retry import RetryPolicy, retrying
+
 from .plan import FIELD_MANAGER  # one manager name for writes and diffs
 
-RETRYABLE_STATUS = {409, 429, 500, 502, 503, 504}
-
-
-class ClusterError(ReconcilerError):
-    """A request the API server refused, or could not be reached for, after retries."""
-
-    def __init__(self, message: str, *, status: int | None = None, reason: str = ""):
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-
-
-class NotFound(ClusterError):
-    pass
-
-
-class ApplyConflict(ClusterError):
-    """Server-side apply found fields owned by another manager."""
-
-
-@dataclass
-class RetryPolicy:
-    budget_seconds: float = 30.0
-    request_timeout: float = 20.0  # seconds for one request to connect and answer
-    first_delay: float = 0.1
-    max_delay: float = 2.0
-    sleep: Callable[[float], None] = time.sleep
+ClusterError = ApiError  # a request the API server refused, or could not be reached for, after retries
 
 
 @dataclass
@@ -70,13 +47,11 @@ class Cluster:
     @property
     def dynamic(self):
         if self._dynamic is None:
-            from kubernetes.dynamic import DynamicClient
-
             # A private discovery cache: the client's default is a shared file per host
             # that outlives the process, and goes stale when CRDs come and go.
             self._cache_dir = tempfile.TemporaryDirectory(prefix="spiderpool-discovery-")
             cache = os.path.join(self._cache_dir.name, "discovery.json")
-            self._dynamic = self._call(lambda: DynamicClient(self.api, cache_file=cache), "discover the API")
+            self._dynamic = self._call(lambda: _client.dynamic_client(self.api, cache_file=cache), "discover the API")
         return self._dynamic
 
     def resource(self, api_version: str, kind: str):
@@ -87,12 +62,12 @@ class Cluster:
         return self._resources[key]
 
     def _discover(self, api_version: str, kind: str):
-        from kubernetes.dynamic.exceptions import ResourceNotFoundError
-
         for attempt in (1, 2):
             try:
                 return self.dynamic.resources.get(api_version=api_version, kind=kind)
-            except ResourceNotFoundError:
+            except Exception as exc:  # noqa: BLE001 - only "not served" is handled here
+                if not _client.is_unknown_kind(exc):
+                    raise
                 if attempt == 1:
                     self.dynamic.resources.invalidate_cache()  # maybe installed since discovery ran
         raise ClusterError(f"the cluster does not serve {kind} ({api_version}); "
@@ -194,60 +169,18 @@ class Cluster:
     # -- retries and error translation ---------------------------------------------
 
     def _call(self, request: Callable[[], Any], what: str) -> Any:
-        deadline = time.monotonic() + self.retry.budget_seconds
-        delay = self.retry.first_delay
-        while True:
+        def attempt() -> Any:
             try:
                 return request()
-            except Exception as exc:  # noqa: BLE001 - translated below, never leaked
-                error = _translate(exc, what)
-                if not _retryable(error) or time.monotonic() + delay > deadline:
-                    raise error from None
-            self.retry.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, self.retry.max_delay)
+            except Exception as exc:  # noqa: BLE001 - translated, never leaked
+                raise _client.translate(exc, what) from None
+
+        return retrying(attempt, self.retry, unguarded=True)
 
 
 def _as_dict(_client: Any, data: Any) -> Any:
     """Response bodies as plain dicts: the client's ResourceInstance wrapping costs ~0.3 s per 1,000 objects."""
     return data
-
-
-def _retryable(error: ClusterError) -> bool:
-    if isinstance(error, (NotFound, ApplyConflict)):
-        return False
-    return error.status is None and error.reason == "Unreachable" or error.status in RETRYABLE_STATUS
-
-
-def _translate(exc: Exception, what: str) -> ClusterError:
-    from kubernetes.client.exceptions import ApiException
-    from kubernetes.dynamic.exceptions import DynamicApiError
-    from urllib3.exceptions import HTTPError as Urllib3Error
-
-    if isinstance(exc, (ApiException, DynamicApiError)):
-        status = getattr(exc, "status", None)
-        body = getattr(exc, "body", None)
-        message, reason = _server_message(body, getattr(exc, "reason", ""))
-        if status == 404:
-            return NotFound(f"{what}: not found", status=404, reason="NotFound")
-        if status == 409 and "apply failed" in message.lower():
-            return ApplyConflict(f"{what}: {message}", status=409, reason="Conflict")
-        return ClusterError(f"{what}: the API server answered {status} {reason}: {message}", status=status,
-                            reason=reason)
-    if isinstance(exc, (Urllib3Error, ConnectionError, TimeoutError, OSError)):
-        return ClusterError(f"{what}: cannot reach the API server: {exc}", reason="Unreachable")
-    if isinstance(exc, ClusterError):
-        return exc
-    raise exc
-
-
-def _server_message(body: Any, fallback: str) -> tuple[str, str]:
-    if isinstance(body, (bytes, bytearray)):
-        body = body.decode("utf-8", "replace")
-    try:
-        status = json.loads(body) if isinstance(body, str) else {}
-    except ValueError:
-        return (body or fallback or "").strip(), fallback
-    return status.get("message") or fallback, status.get("reason") or fallback
 
 
 def _ref(obj: dict[str, Any]) -> str:
@@ -258,24 +191,5 @@ def _ref(obj: dict[str, Any]) -> str:
 
 def connect(*, kubeconfig: str | None = None, context: str | None = None,
             retry: RetryPolicy | None = None) -> Cluster:
-    """A Cluster from a kubeconfig (explicit, $KUBECONFIG, ~/.kube/config) or in-cluster config."""
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
-
-    try:
-        path = kubeconfig or os.environ.get("KUBECONFIG")
-        if path or os.path.exists(os.path.expanduser("~/.kube/config")) or context:
-            api = config.new_client_from_config(config_file=path, context=context)
-        else:
-            config.load_incluster_config()
-            api = client.ApiClient()
-    except (ConfigException, OSError, ValueError, TypeError) as exc:
-        raise ClusterError(f"cannot load cluster access: {exc}", reason="Config") from None
-    return Cluster(api, retry=retry or RetryPolicy())
-
-
-def kinds(objects: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
-    seen: dict[tuple[str, str], None] = {}
-    for obj in objects:
-        seen.setdefault((obj["apiVersion"], obj["kind"]), None)
-    return list(seen)
+    """A Cluster for the cluster `kubeclient.client.api_client` finds; ClusterError(reason="Config") if none."""
+    return Cluster(_client.api_client(kubeconfig=kubeconfig, context=context), retry=retry or RetryPolicy())
