@@ -39,7 +39,7 @@ from .endpoint import Attachment, EndpointWriter, attachments
 from .logs import Log
 from .metrics import AgentMetrics
 
-CHECK_MISMATCH = 100  # plugin-specific (>= 100): the pod's records do not match prevResult
+CHECK_MISMATCH = Code.PLUGIN_ERROR  # the pod's records do not match prevResult
 POD_WAIT_SECONDS = 2.0  # how long ADD waits for the watch to bring a new pod before asking the API
 ENDPOINT_ATTEMPTS = 5
 
@@ -77,7 +77,7 @@ class CniService:
             reply = Reply.of_error(error, request.cni_version)
         except Exception as error:  # noqa: BLE001 - a bug must still reach the runtime as a CNI error
             self.log.error("internal error", command=request.command, error=repr(error), exc_info=True)
-            reply = Reply.of_error(CniError(999, f"spiderpool agent internal error: {type(error).__name__}: {error}"),
+            reply = Reply.of_error(CniError(Code.INTERNAL, f"spiderpool agent internal error: {type(error).__name__}: {error}"),
                                    request.cni_version)
         code = "0" if reply.exit_code == 0 else str(_code_of(reply))
         self.metrics.requests.inc(command=request.command, code=code)
@@ -359,13 +359,13 @@ def _cni_error(error: BaseException) -> CniError:
     if isinstance(error, CniError):
         return error
     if isinstance(error, AllocationError):
-        code = error.cni_code if 0 < error.cni_code < 1000 else 999
+        code = error.cni_code if 0 < error.cni_code < 1000 else Code.INTERNAL
         return CniError(code, error.cni_message)
     if isinstance(error, CommitError):
         return CniError(Code.TRY_AGAIN_LATER, f"spiderpool IP allocation error: {error}")
     if isinstance(error, k8s.ApiError):
         return CniError(Code.TRY_AGAIN_LATER, f"spiderpool agent cannot reach the Kubernetes API: {error}")
-    return CniError(999, f"spiderpool agent internal error: {error}")
+    return CniError(Code.INTERNAL, f"spiderpool agent internal error: {error}")
 
 
 def _version_of(body: Any) -> str | None:

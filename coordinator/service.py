@@ -31,7 +31,7 @@ from . import probes
 from .config import DEFAULT_HOST_RULE_TABLE, ConfigError, CoordinatorConfig, resolve
 from .plan import Nic, PlanError, plan_add, plan_del
 
-PLUGIN_ERROR = 100  # ours: the pod's network could not be tuned
+PLUGIN_ERROR = Code.PLUGIN_ERROR  # the pod's network could not be tuned
 CONFLICT_BUDGET = 1.0  # seconds all of a NIC's conflict probes may take together
 GATEWAY_TIMEOUT = 1.0  # seconds one gateway has to answer
 
@@ -68,7 +68,7 @@ class CoordinatorService:
         except kernel.ApplyError as error:
             return Reply.of_error(CniError(PLUGIN_ERROR, str(error)), version)
         except Exception as error:  # noqa: BLE001 - a bug must still reach the runtime as a CNI error
-            return Reply.of_error(CniError(999, f"coordinator internal error: {type(error).__name__}: {error}"),
+            return Reply.of_error(CniError(Code.INTERNAL, f"coordinator internal error: {type(error).__name__}: {error}"),
                                   version)
 
     def add(self, body: dict, version: str) -> Reply:
