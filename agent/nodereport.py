@@ -16,7 +16,6 @@ node. `spiderpool drift` prints them all.
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from agent import kube as k8s
 from cni.allocation import NodeInfo, Pool, ReservedIPs
 from cni.allocation.picker import free
 from cni.allocation.selectors import matches
+from coordinator import apply as kernel
 
 from .cache import Cache, Watched
 from .logs import Log
@@ -123,26 +123,14 @@ def _missing_masters(nad: Mapping[str, Any], host: HostView) -> list[Finding]:
 
 def read_host() -> HostView:
     """Links, addresses and non-default routes of the host namespace (the agent runs there)."""
-    def ip_json(*args: str) -> list[dict]:
-        try:
-            out = subprocess.run(["ip", "-j", *args], capture_output=True, text=True, timeout=5, check=True).stdout
-            return json.loads(out or "[]")
-        except (OSError, subprocess.SubprocessError, ValueError):
-            return []
-
-    links = ip_json("link", "show")
-    networks = [f"{a['local']}/{a['prefixlen']}" for link in ip_json("addr", "show")
-                for a in link.get("addr_info") or () if a.get("scope") != "host" and a.get("local")]
-    for family in ("-4", "-6"):
-        networks += [r["dst"] for r in ip_json(family, "route", "show", "table", "all")
-                     if r.get("dst") and r["dst"] != "default" and r.get("type", "unicast") == "unicast"]
+    interfaces, networks = kernel.read_own_networks()
     parsed = []
     for text in networks:
         try:
-            parsed.append(IPNetwork(text if "/" in text else text + ("/32" if ":" not in text else "/128")).cidr)
+            parsed.append(IPNetwork(text).cidr)
         except (AddrFormatError, ValueError):
             continue
-    return HostView(frozenset(link.get("ifname", "") for link in links), tuple(parsed))
+    return HostView(interfaces, tuple(parsed))
 
 
 # -- the reporter ----------------------------------------------------------------------------------
@@ -192,11 +180,6 @@ class NodeReporter:
         finding = Finding(finding_type, kind, name, namespace, severity, message)
         with self._lock:
             self._reported[finding.key] = _Reported(finding, time.monotonic() + ttl)
-        self.poke()
-
-    def clear_finding(self, finding_type: str, *, kind: str, name: str, namespace: str = "") -> None:
-        with self._lock:
-            self._reported.pop((finding_type, kind, namespace, name), None)
         self.poke()
 
     def poke(self) -> None:

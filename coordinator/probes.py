@@ -21,19 +21,18 @@ namespace or interface, no permission) are `ProbeError`.
 
 from __future__ import annotations
 
-import ctypes
 import ipaddress
-import os
 import select
 import socket
 import struct
-import threading
 import time
 from typing import Callable, TypeVar
 
+from .netns import in_netns as _in_netns
+from .netns import netns_path
+
 T = TypeVar("T")
 
-CLONE_NEWNET = 0x40000000
 ETH_P_ARP, ETH_P_IPV6 = 0x0806, 0x86DD
 BROADCAST = b"\xff" * 6
 ICMPV6_NS, ICMPV6_NA = 135, 136
@@ -46,41 +45,15 @@ class ProbeError(Exception):
 
 # -- running inside a namespace -------------------------------------------------------------------
 
-def netns_path(netns: str | None) -> str | None:
-    if netns is None or "/" in netns:
-        return netns
-    return f"/var/run/netns/{netns}"
-
-
 def in_netns(netns: str | None, work: Callable[[], T]) -> T:
-    """`work()` in a thread that has entered `netns`; its result or its exception."""
+    """`work()` inside `netns` (see `coordinator.netns`); an OSError there is a ProbeError."""
     path = netns_path(netns)
     if path is None:
         return work()
-    outcome: list = []
-
-    def run() -> None:
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                if libc.setns(fd, CLONE_NEWNET) != 0:
-                    raise ProbeError(f"cannot enter network namespace {path}: {os.strerror(ctypes.get_errno())}")
-            finally:
-                os.close(fd)
-            outcome.append((True, work()))  # the thread ends here: its namespace goes with it
-        except OSError as error:
-            outcome.append((False, ProbeError(f"{path}: {error}")))
-        except BaseException as error:  # noqa: BLE001 - handed back to the caller's thread
-            outcome.append((False, error))
-
-    thread = threading.Thread(target=run, name="netns-probe", daemon=True)
-    thread.start()
-    thread.join()
-    ok, value = outcome[0]
-    if not ok:
-        raise value
-    return value
+    try:
+        return _in_netns(path, work)
+    except OSError as error:
+        raise ProbeError(f"{path}: {error}") from None
 
 
 # -- public probes --------------------------------------------------------------------------------
