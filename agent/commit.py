@@ -34,9 +34,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Protocol
 
 from agent import kube as k8s
-from cni.allocation import AllocationError, Pool, PoolChange, Record, Snapshot, StaleSnapshotError, render_status
-from cni.allocation.records import changed_records
-from cni.ipranges import RangeSet, address_key
+from cni.allocation import AllocationError, Pool, PoolChange, Snapshot, StaleSnapshotError, render_status
+from cni.allocation.transition import apply_change, diff
 
 from .cache import Cache
 from .logs import Log
@@ -270,57 +269,3 @@ class Committer:
             self.cache.forget(k8s.POOLS, name)
             return None
         return self.cache.offer(k8s.POOLS, obj)
-
-
-def apply_change(pool: Pool, change: PoolChange) -> Pool:
-    """`pool` after `change`, as `render_status` would leave it, without encoding the records.
-
-    The group leader decides many requests on one pool version; re-encoding and
-    re-parsing 5,000 records between them would cost more than the decisions.
-    """
-    records = changed_records(pool, change)
-    cursor = address_key(change.cursor)[1] if change.cursor is not None else pool.cursor
-    after = replace(pool, records=records, cursor=cursor)
-    _carry_indexes(pool, after, change)
-    return after
-
-
-def _carry_indexes(before: Pool, after: Pool, change: PoolChange) -> None:
-    """Prime `after`'s cached indexes (`allocated`, `by_uid`, `by_pod`) from `before`'s, updated for `change`.
-
-    Rebuilding them costs O(records) per decision, most of the leader's time on a
-    big pool; updating them costs O(change). The values equal what the properties
-    would compute (a test compares them); were they plain properties, priming the
-    instance dict would simply be ignored.
-    """
-    changed = {address_key(r.ip)[1] for r in (*change.remove, *change.add)}
-    gone = [before.records[v] for v in changed if v in before.records]
-    came = [after.records[v] for v in changed if v in after.records]
-    after.__dict__["allocated"] = (before.allocated - RangeSet((v, v) for v in changed)) | RangeSet(
-        (v, v) for v in changed if v in after.records)
-    for name, key in (("by_uid", _uid), ("by_pod", _pod)):
-        index = dict(getattr(before, name))
-        for k in {key(r) for r in gone} | {key(r) for r in came}:
-            kept = [r for r in index.get(k, ()) if address_key(r.ip)[1] not in changed]
-            kept += [r for r in came if key(r) == k]
-            if kept:
-                index[k] = tuple(sorted(kept))
-            else:
-                index.pop(k, None)
-        after.__dict__[name] = index
-
-
-def _uid(record: Record) -> str:
-    return record.uid
-
-
-def _pod(record: Record) -> str:
-    return record.pod
-
-
-def diff(before: Pool, after: Pool) -> PoolChange:
-    """The one change that turns `before` into `after` (for a single guarded status update)."""
-    add = tuple(sorted(r for v, r in after.records.items() if before.records.get(v) != r))
-    remove = tuple(sorted(r for v, r in before.records.items() if after.records.get(v) != r))
-    cursor = after.cursor_ip if after.cursor != before.cursor else None
-    return PoolChange(before.name, before.resource_version, add, remove, cursor)

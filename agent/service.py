@@ -118,19 +118,17 @@ class CniService:
         pod = request.pod
         attach = Attachment(req.if_name, req.container_id, req.network_name)
         added = False
+
+        def committed(decision: Decision) -> None:
+            nonlocal added
+            added = added or bool(decision.pool_changes)
+
         try:
-            for _ in range(ENDPOINT_ATTEMPTS):
-                decision = self.committer.commit(lambda snap: allocate(request, snap), purpose="allocation")
-                added = added or bool(decision.pool_changes)
-                try:
-                    k8s.retrying(lambda: self.endpoints.after_add(decision.endpoint, namespace=pod.namespace,
-                                                                   name=pod.name, attach=attach),
-                                 budget=self.settings.api_budget)
-                    return decision
-                except (k8s.Conflict, k8s.AlreadyExists, k8s.NotFound) as error:
-                    log.debug("endpoint changed under us; deciding again", error=str(error))
-                    self.endpoints.refresh(pod.namespace, pod.name)
-            raise CommitError(f"the SpiderEndpoint {pod.key} kept changing; try again")
+            return self._commit_then_endpoint(
+                lambda snap: allocate(request, snap), purpose="allocation", namespace=pod.namespace, name=pod.name,
+                write=lambda decision: self.endpoints.after_add(decision.endpoint, namespace=pod.namespace,
+                                                                name=pod.name, attach=attach),
+                log=log, committed=committed)
         except CommitError as error:
             if added or error.partial:
                 self._roll_back(pod, req.if_name, log)
@@ -181,17 +179,10 @@ class CniService:
     def release_nic(self, pod: PodInfo, nic: str) -> None:
         """The coordinator found the pod's IP on `nic` in use elsewhere: DEL's release, forced, for this UID and NIC."""
         log = self.log.bind(command="ADD", nic=nic, pod=pod.key)
-        for _ in range(ENDPOINT_ATTEMPTS):
-            outcome = self.committer.commit(lambda snap: release(snap, namespace=pod.namespace, name=pod.name,
-                                                                 uid=pod.uid, nic=nic, force=True), purpose="release")
-            try:
-                k8s.retrying(lambda: self.endpoints.after_release(outcome.endpoint), budget=self.settings.api_budget)
-                break
-            except (k8s.Conflict, k8s.NotFound) as error:
-                log.debug("endpoint changed under us; deciding again", error=str(error))
-                self.endpoints.refresh(pod.namespace, pod.name)
-        else:
-            raise CommitError(f"the SpiderEndpoint {pod.key} kept changing; try again")
+        outcome = self._commit_then_endpoint(
+            lambda snap: release(snap, namespace=pod.namespace, name=pod.name, uid=pod.uid, nic=nic, force=True),
+            purpose="release", namespace=pod.namespace, name=pod.name,
+            write=lambda outcome: self.endpoints.after_release(outcome.endpoint), log=log)
         freed = [r.ip for change in outcome.pool_changes for r in change.remove]
         for change in outcome.pool_changes:
             self.metrics.releases.inc(len(change.remove), pool=change.pool, result="success")
@@ -237,13 +228,22 @@ class CniService:
                 pods[(namespace, name)] = pod
             return release(replace(snap, pods=pods), namespace=namespace, name=name, uid=uid, nic=nic)
 
+        return self._commit_then_endpoint(decide, purpose="release", namespace=namespace, name=name,
+                                          write=lambda outcome: self.endpoints.after_release(outcome.endpoint),
+                                          log=log)
+
+    def _commit_then_endpoint(self, decide: Callable[[Snapshot], Any], *, purpose: str, namespace: str, name: str,
+                              write: Callable[[Any], Any], log: Log,
+                              committed: Callable[[Any], None] = lambda outcome: None) -> Any:
+        """Commit the pools (`decide`), then `write` the pod's SpiderEndpoint; when the endpoint changed
+        under us (409, gone, or created meanwhile), read it again and decide again -> the outcome."""
         for _ in range(ENDPOINT_ATTEMPTS):
-            outcome = self.committer.commit(decide, purpose="release")
+            outcome = self.committer.commit(decide, purpose=purpose)
+            committed(outcome)
             try:
-                k8s.retrying(lambda: self.endpoints.after_release(outcome.endpoint),
-                             budget=self.settings.api_budget)
+                k8s.retrying(lambda: write(outcome), budget=self.settings.api_budget)
                 return outcome
-            except (k8s.Conflict, k8s.NotFound) as error:
+            except (k8s.Conflict, k8s.AlreadyExists, k8s.NotFound) as error:
                 log.debug("endpoint changed under us; deciding again", error=str(error))
                 self.endpoints.refresh(namespace, name)
         raise CommitError(f"the SpiderEndpoint {namespace}/{name} kept changing; try again")

@@ -7,7 +7,8 @@ Where things are:
 - `reuse`       where a pod gets back an address it already has (idempotent ADD, StatefulSet)
 - `engine`      `allocate` (ADD) and `release` (DEL): dual-stack all-or-nothing, the Decision
 - `result`      addresses, gateway and routes per interface; the SpiderEndpoint status
-- `records`     `status.allocatedIPs` read and written (`render_status`)
+- `records`     `status.allocatedIPs` read and written
+- `transition`  a pool after a change: `render_status`, and the group commit's `apply_change`/`diff`
 - `gc`, `audit` leaked records for the garbage collector; findings for `spiderpool ipam check`
 - `model`, `workload`, `snapshot`, `annotations`, `multus`, `selectors`: typed inputs
 - `errors`      the exception tree
@@ -19,9 +20,10 @@ from .errors import (AllocationError, AnnotationError, DeadPodError, ExhaustedEr
                      StaleSnapshotError, UnavailableIPError)
 from .gc import GcPlan, Leak, find_leaks
 from .model import Pool, PoolNames, ReservedIPs
-from .records import PoolChange, Record, render_status
+from .records import PoolChange, Record
 from .result import Address, EndpointChange, NicResult, Route
 from .snapshot import Request, Snapshot
+from .transition import render_status
 from .workload import Endpoint, NamespaceInfo, NodeInfo, PodInfo, StatefulSetInfo
 
 __all__ = [

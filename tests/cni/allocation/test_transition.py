@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from agent.commit import apply_change, diff
+from cni.allocation.transition import apply_change, diff
 from cni.allocation import NodeInfo, PodInfo, Pool, Request, Snapshot, StaleSnapshotError, allocate, release, \
     render_status
 
