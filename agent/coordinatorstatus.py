@@ -16,6 +16,7 @@ import threading
 from typing import Any
 
 from agent import kube as k8s
+from cni.allocation import SYSTEM_NAMESPACE
 from coordinator.discovery import Discovery, Sources, cni_type_of, discover
 
 from .coordinator import DEFAULT_COORDINATOR
@@ -25,7 +26,7 @@ COORDINATORS = k8s.COORDINATORS
 CONFIGMAPS = k8s.Kind("", "v1", "configmaps", "ConfigMap", True)
 CALICO_POOLS = (k8s.Kind("crd.projectcalico.org", "v1", "ippools", "IPPool", False),
                 k8s.Kind("projectcalico.org", "v3", "ippools", "IPPool", False))
-SYSTEM = "kube-system"
+SYSTEM = SYSTEM_NAMESPACE
 
 
 def read_sources(kube: k8s.Kube, *, cni_conf_dir: str | None = None) -> Sources:

@@ -28,8 +28,8 @@ from typing import Any, Callable
 
 from agent import kube as k8s
 from cni import protocol
-from cni.allocation import (AllocationError, Decision, DeadPodError, ExhaustedError, NoPoolError, PodInfo, Request,
-                            Snapshot, allocate, release)
+from cni.allocation import (SYSTEM_NAMESPACE, AllocationError, Decision, DeadPodError, ExhaustedError, NoPoolError,
+                            PodInfo, Request, Snapshot, allocate, release)
 from cni.allocation.errors import USED_OUT
 from cni.protocol import Code, CniError, CniRequest, IpamResult, IpConfig, Reply, Route
 
@@ -49,7 +49,7 @@ class AgentSettings:
     node: str
     families: frozenset[int] = frozenset({4, 6})
     cluster_network: str | None = None  # MULTUS_CLUSTER_NETWORK
-    system_namespace: str = "kube-system"
+    system_namespace: str = SYSTEM_NAMESPACE
     api_budget: float = 10.0  # seconds one request (a write, a read) is retried while the API is away
 
 

@@ -21,13 +21,12 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import groupby
-from typing import Any
 
 from .kube import ApplyConflict, Cluster, ClusterError
+from .model import Object
 from .plan import Change, Plan, identity, make_plan, with_digest
 from .render import KIND_ORDER, MANAGED_BY, MANAGER, SPEC_LABEL
 
-Object = dict[str, Any]
 CALICO_APIS = ("projectcalico.org/v3", "crd.projectcalico.org/v1")
 SPIDER_API = "spiderpool.spidernet.io/v2beta1"
 PRUNABLE_KINDS = [(SPIDER_API, "SpiderSubnet"), (SPIDER_API, "SpiderIPPool"), (SPIDER_API, "SpiderReservedIP"),

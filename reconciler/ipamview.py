@@ -16,19 +16,12 @@ from typing import Any, Iterable, Mapping
 from agent import kube as k8s
 from cni.allocation import Finding, Snapshot, audit
 
+from .tables import table
+
 POOL_COLUMNS = ("NAME", "VERSION", "SUBNET", "ALLOCATED-IP-COUNT", "TOTAL-IP-COUNT", "DEFAULT", "DISABLE")
 SUBNET_COLUMNS = ("NAME", "VERSION", "SUBNET", "ALLOCATED-IP-COUNT", "TOTAL-IP-COUNT")
 ENDPOINT_COLUMNS = ("NAME", "INTERFACE", "IPV4POOL", "IPV4", "IPV6POOL", "IPV6", "NODE")
 FINDING_COLUMNS = ("KIND", "SUBJECT", "MESSAGE")
-
-
-def table(columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
-    """Columns padded to their widest cell and 3 spaces apart, as kubectl's tabwriter prints them."""
-    columns = list(columns)
-    cells = [columns] + [["" if v is None else str(v) for v in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    lines = ["   ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
-    return "\n".join(lines) + "\n"
 
 
 def _text(value: Any) -> str:

@@ -12,9 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cni.allocation import SYSTEM_NAMESPACE
+
 from .yamlsource import Path
 
-DEFAULT_NETWORK_NAMESPACE = "kube-system"
+Object = dict[str, Any]  # a Kubernetes object, as the reconciler reads, renders and writes it
+DEFAULT_NETWORK_NAMESPACE = SYSTEM_NAMESPACE  # where a network (NAD) without a namespace lives
 DEFAULT_CNI_VERSION = "0.3.1"
 
 

@@ -30,11 +30,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from .model import Object
 from .render import MANAGED_BY, MANAGER, SOURCE_ANNOTATION, SPEC_LABEL, object_sort_key
 
 FIELD_MANAGER = "spiderpool-gitops"  # the one server-side apply field manager of this tool
 
-Object = dict[str, Any]
 ACTIONS = ("create", "update", "drift", "delete", "unchanged", "conflict", "rejected", "orphan")
 DIGEST_ANNOTATION = "gitops.spidernet.io/applied-digest"
 # Written with every object, never a reason to write one: a comment added above a pool

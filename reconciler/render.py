@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any
 
 from cni import ipranges
 from cni.config import coordinator_entry, ipam_section
 from coordinator.config import POD_CIDRS_ANNOTATION, SERVICE_CIDRS_ANNOTATION
 
 from .loader import SourceMap
-from .model import IPPool, Network, NetworkSpec, Route, Subnet, Zone
+from .model import DEFAULT_NETWORK_NAMESPACE, IPPool, Object, Network, NetworkSpec, Route, Subnet, Zone
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "spiderpool-gitops"
@@ -37,7 +36,6 @@ KIND_ORDER = ("SpiderSubnet", "SpiderIPPool", "SpiderReservedIP", "SpiderCoordin
               "NetworkAttachmentDefinition", "IPPool")
 CALICO_DEFAULT_BLOCK = {4: 26, 6: 122}
 
-Object = dict[str, Any]
 
 
 def render(spec: NetworkSpec, sources: SourceMap) -> list[Object]:
@@ -112,7 +110,7 @@ def _ippool(pool: IPPool, subnet: Subnet | None, zones: dict[str, Zone], meta: _
     if pool.pod_selector:
         spec["podAffinity"] = copy.deepcopy(pool.pod_selector)
     if pool.networks:
-        spec["multusName"] = [r if "/" in r else f"kube-system/{r}" for r in pool.networks]
+        spec["multusName"] = [r if "/" in r else f"{DEFAULT_NETWORK_NAMESPACE}/{r}" for r in pool.networks]
     spec["default"] = pool.default
     spec["disable"] = pool.disable
     labels = {"ipam.spidernet.io/ippool-cidr": ipranges.cidr_label(pool.subnet)}

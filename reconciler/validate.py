@@ -26,7 +26,7 @@ from cni import ipranges
 
 from .errors import SpecError
 from .loader import SourceMap
-from .model import IPPool, Network, NetworkSpec, Route, Subnet
+from .model import DEFAULT_NETWORK_NAMESPACE, IPPool, Network, NetworkSpec, Route, Subnet
 from .render import mergeable_zones
 from .yamlsource import Path
 
@@ -354,7 +354,7 @@ def _zones(check: _Checker) -> None:
 
 
 def _network_ref(ref: str) -> str:
-    return ref if "/" in ref else f"kube-system/{ref}"
+    return ref if "/" in ref else f"{DEFAULT_NETWORK_NAMESPACE}/{ref}"
 
 
 def _networks(check: _Checker, pools: dict[str, tuple[IPPool, _Parsed]]) -> None:

@@ -22,7 +22,7 @@ from .gc import GcPlan, Leak, find_leaks
 from .model import Pool, PoolNames, ReservedIPs
 from .records import PoolChange, Record
 from .result import Address, EndpointChange, NicResult, Route
-from .snapshot import Request, Snapshot
+from .snapshot import SYSTEM_NAMESPACE, Request, Snapshot
 from .transition import render_status
 from .workload import Endpoint, NamespaceInfo, NodeInfo, PodInfo, StatefulSetInfo
 
@@ -30,6 +30,6 @@ __all__ = [
     "Address", "AllocationError", "AnnotationError", "DeadPodError", "Decision", "Endpoint", "EndpointChange",
     "ExhaustedError", "Finding", "GcPlan", "Leak", "NamespaceInfo", "NicResult", "NoPoolError", "NodeInfo",
     "PodInfo", "Pool", "PoolChange", "PoolNames", "Record", "Release", "Request", "ReservedIPs", "Route",
-    "Snapshot", "StaleSnapshotError", "StatefulSetInfo", "UnavailableIPError", "allocate", "audit",
+    "SYSTEM_NAMESPACE", "Snapshot", "StaleSnapshotError", "StatefulSetInfo", "UnavailableIPError", "allocate", "audit",
     "find_leaks", "release", "render_status",
 ]
