@@ -1,4 +1,4 @@
-"""The reconciler's only door to a Kubernetes API server (the official `kubernetes` client).
+"""The reconciler's only door to a Kubernetes API server (through `kubeclient`).
 
 Everything else in `reconciler/` works on plain dicts; this module turns them
 into requests — get, list by label, server-side apply with one field manager,
