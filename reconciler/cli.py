@@ -15,7 +15,6 @@ import traceback
 from typing import Callable, TextIO
 
 from kubeclient.errors import ApiError
-from kubeclient.retry import RetryPolicy
 
 from . import __version__, planview
 from .errors import ReconcilerError, SpecInvalid, SpecLoadError, StateError
@@ -145,8 +144,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _retry(args: argparse.Namespace) -> RetryPolicy:
+def _retry(args: argparse.Namespace):
     """--retry-budget and --request-timeout (or their env), else the one set of defaults."""
+    from kubeclient.retry import RetryPolicy
+
     default = RetryPolicy()
     return RetryPolicy(
         budget_seconds=float(_option(args, "retry_budget", "SPIDERPOOL_RETRY_BUDGET", default.budget_seconds)),

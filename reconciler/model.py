@@ -14,7 +14,7 @@ from typing import Any
 
 from netaddr import IPAddress, IPNetwork
 
-from cni.allocation import SYSTEM_NAMESPACE
+from cni.allocation.names import SYSTEM_NAMESPACE
 from cni.ipranges import RangeSet
 
 from .yamlsource import Path
