@@ -2,7 +2,7 @@
 
 Columns are upstream's printer columns (`kubectl get sp`, `ss`, `se`), so the
 output reads like the seeds' examples; `-o json` gives the same rows as objects.
-`check` runs the engine's auditor (`cni.allocation.audit`) over one consistent
+`check` runs the engine's auditor (`cni.allocation.audit`, in `auditor`) over one consistent
 read of the cluster: duplicates, leaks, records of missing pods, count drift.
 Pure formatting over raw objects, plus `load` (the one function that reads).
 """

@@ -9,7 +9,7 @@ Where things are:
 - `result`      addresses, gateway and routes per interface; the SpiderEndpoint status
 - `records`     `status.allocatedIPs` read and written
 - `transition`  a pool after a change: `render_status`, and the group commit's `apply_change`/`diff`
-- `gc`, `audit` leaked records for the garbage collector; findings for `spiderpool ipam check`
+- `gc`, `auditor` leaked records for the garbage collector; findings for `spiderpool ipam check`
 - `model`, `workload`, `snapshot`, `annotations`, `multus`, `selectors`: typed inputs
 - `errors`      the exception tree; `names`: SYSTEM_NAMESPACE
 """
@@ -17,9 +17,10 @@ Where things are:
 from importlib import import_module
 
 # name -> the module that defines it. Loaded on first use (PEP 562), so that a process that needs
-# one value of the engine (the reconciler's SYSTEM_NAMESPACE) does not load all of it.
+# one value of the engine (the reconciler's SYSTEM_NAMESPACE) does not load all of it. No name may
+# be a submodule's: importing that submodule would bind the module to it (a test checks).
 _EXPORTS = {
-    **dict.fromkeys(("Finding", "audit"), "audit"),
+    **dict.fromkeys(("Finding", "audit"), "auditor"),
     **dict.fromkeys(("Decision", "Release", "allocate", "release"), "engine"),
     **dict.fromkeys(("AllocationError", "AnnotationError", "DeadPodError", "ExhaustedError", "NoPoolError",
                      "StaleSnapshotError", "UnavailableIPError"), "errors"),
