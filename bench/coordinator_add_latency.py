@@ -3,7 +3,7 @@
 A minimal real setup, all in namespaces this script makes and removes: a "node"
 netns (ens192 10.6.0.11/16) and a "pod" netns holding eth0 (a veth to the node,
 standing in for Calico) and net1 (10.6.168.60/16). A warm agent server
-(`cni.agent.server.AgentServer` + the real `CoordinatorService`, SpiderCoordinator
+(`agent.server.AgentServer` + the real `CoordinatorService`, SpiderCoordinator
 served from memory) listens on a unix socket; each run execs the installed plugin
 inside the node netns (`nsenter --net`), which forwards to the agent, which reads
 both namespaces, plans and applies the overlay routes for net1 (every run is a full
@@ -29,18 +29,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from cni.agent.server import AgentServer, Routes  # noqa: E402
+from agent.server import AgentServer, Routes  # noqa: E402
 from cni.install import default_interpreter, install  # noqa: E402
 from coordinator.service import CoordinatorService  # noqa: E402
 
 BUDGET_MS = 40.0
 COORDINATOR = {"metadata": {"name": "default"}, "spec": {"mode": "auto", "hostRuleTable": 500},
                "status": {"overlayPodCIDR": ["10.244.0.0/16"], "serviceCIDR": ["10.96.0.0/12"]}}
-
-
-class MemoryKube:
-    def get(self, kind, name, namespace=None):
-        return COORDINATOR
 
 
 def sh(*argv: str) -> None:
@@ -84,8 +79,9 @@ def main() -> int:
     tag = f"{os.getpid()}{secrets.token_hex(2)}"
     node, pod = make_namespaces(tag)
     tmp = Path(tempfile.mkdtemp(prefix="cbench-"))
-    service = CoordinatorService(kube=MemoryKube(), pod_of=lambda body: None)
-    server = AgentServer(str(tmp / "agent.sock"), Routes(cni=lambda body: service.handle(body).to_body(),
+    service = CoordinatorService(spider_coordinator=lambda: COORDINATOR, pod_of=lambda body: None)
+    server = AgentServer(str(tmp / "agent.sock"), Routes(cni=lambda body: {"exitCode": 1, "stdout": ""},
+                                                          coordinator=lambda body: service.handle(body).to_body(),
                                                           ready=lambda: [], metrics=lambda: "")).start()
     try:
         plugin = next(i.path for i in install(tmp / "bin") if i.path.name == "coordinator")

@@ -42,7 +42,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from cni.agent.client import AgentClient, netconf  # noqa: E402
+from agent.client import AgentClient, netconf  # noqa: E402
 from tests.kubeapi.server import KubeAPIServer  # noqa: E402
 
 POOL = "bench-v4"

@@ -87,7 +87,8 @@ exec(_code(), {{"__name__": "__main__", "__file__": __file__}})
 
 
 INLINE_MARKER = "# install-cni: inline"
-INLINE_LINE = re.compile(r"^from ([\w.]+) import [\w, ]+  " + re.escape(INLINE_MARKER) + "$", re.MULTILINE)
+INLINE_LINE = re.compile(r"^from ([\w.]+) import (?:[\w, ]+|\([\w,\s]+\))  " + re.escape(INLINE_MARKER) + "$",
+                         re.MULTILINE)
 
 
 def _source(module: str) -> str:

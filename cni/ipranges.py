@@ -152,9 +152,6 @@ class RangeSet:
     def __or__(self, other: "RangeSet") -> "RangeSet":
         return RangeSet(self.spans + other.spans)
 
-    def issubset(self, other: "RangeSet") -> bool:
-        return not (self - other)
-
 
 def to_set(ranges: Iterable[Span]) -> RangeSet:
     return RangeSet((r.first, r.last) for r in ranges)

@@ -11,8 +11,9 @@ agent's unix socket, then prints exactly the `stdout` and exits with exactly the
 `cni/pluginwire.py` inlined in place of its marked import), so it uses only the
 standard library's C cores: `json`, `socket`, `logging` and `http.client` would pull
 in `re`, `enum` and `email` and cost 10-40 ms per pod; `_json`, `_socket` and the
-small HTTP/1.1 client of `cni/pluginwire.py` cost under 1 ms. The tables below are copies of those in
-`cni/protocol.py` (a test pins them equal).
+small HTTP/1.1 client of `cni/pluginwire.py` cost under 1 ms. The CNI front end (versions,
+required environment, error codes, CNI_ARGS, VERSION) is the kit's, shared with the coordinator
+plugin and with `cni/protocol.py`.
 
 Socket: env SPIDERPOOL_SOCKET > ipam.ipam_unix_socket_path > the default.
 Timeout: env SPIDERPOOL_TIMEOUT (seconds) > TIMEOUTS[command].
@@ -23,43 +24,15 @@ import os
 import sys
 import time
 
-from cni.pluginwire import AgentError, ask_agent, loads, quote  # install-cni: inline
+from cni.pluginwire import (CONTAINER_ID_PUNCTUATION, DEFAULT_SOCKET, MIN_VERSION, NOT_AVAILABLE, REQUIRED_ENV,
+                            SUPPORTED_VERSIONS, TRY_AGAIN_LATER, AgentError, agent_body, ask_agent, check_env,
+                            check_version, decode_config, error_json, run_commands, run_main,
+                            version_json)  # install-cni: inline
 
-DEFAULT_SOCKET = "/var/run/spidernet/spiderpool.sock"
 AGENT_PATH = "/v1/cni"
-SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
-LATEST_VERSION = SUPPORTED_VERSIONS[-1]
-REQUIRED_ENV = {
-    "ADD": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"),
-    "CHECK": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"),
-    "DEL": ("CNI_CONTAINERID", "CNI_IFNAME", "CNI_PATH"),
-    "GC": ("CNI_PATH",),
-    "STATUS": ("CNI_PATH",),
-}
-MIN_VERSION = {"CHECK": "0.4.0", "GC": "1.1.0", "STATUS": "1.1.0"}
 TIMEOUTS = {"ADD": 120.0, "CHECK": 120.0, "DEL": 60.0, "GC": 60.0, "STATUS": 10.0}
-CONTAINER_ID_PUNCTUATION = "_.-"
-
-# CNI error codes (SPEC.md); STATUS reports an absent agent as "not available".
-INCOMPATIBLE_VERSION, INVALID_ENVIRONMENT, DECODE_FAILURE, INVALID_CONFIG = 1, 4, 6, 7
-TRY_AGAIN_LATER, NOT_AVAILABLE, INTERNAL = 11, 50, 999
-
 LOG_LEVELS = {"debug": 10, "info": 20, "warn": 30, "warning": 30, "error": 40, "fatal": 50, "panic": 50}
 LOG_ROTATE_DEFAULTS = {"log_file_max_size": 100, "log_file_max_age": 30, "log_file_max_count": 10}
-
-
-class CniError(Exception):
-    def __init__(self, code, msg, details=""):
-        Exception.__init__(self, msg)
-        self.code, self.msg, self.details = code, msg, details
-
-
-
-
-def error_json(code, msg, details, cni_version):
-    version = cni_version if cni_version in SUPPORTED_VERSIONS else LATEST_VERSION
-    return '{"cniVersion": %s, "code": %d, "msg": %s, "details": %s}\n' % (
-        quote(version), code, quote(msg), quote(details))
 
 
 # ---------------------------------------------------------------------------------------- logging
@@ -136,76 +109,6 @@ class Log:
 
 # ---------------------------------------------------------------------------------------- request
 
-def check_env(environ, command):
-    """The variables `command` needs, a well-formed container ID -> parsed CNI_ARGS; else CniError 4."""
-    missing = [name for name in REQUIRED_ENV[command] if not environ.get(name)]
-    if missing:
-        raise CniError(INVALID_ENVIRONMENT, "%s needs %s, which %s not set" % (
-            command, ", ".join(missing), "is" if len(missing) == 1 else "are"))
-    container_id = environ.get("CNI_CONTAINERID", "")
-    if container_id and not valid_container_id(container_id):
-        raise CniError(INVALID_ENVIRONMENT, "CNI_CONTAINERID %r has invalid characters" % container_id,
-                       "it must start with a letter or digit and contain only letters, digits, '_', '.', '-'")
-    return parse_cni_args(environ.get("CNI_ARGS", ""))
-
-
-def valid_container_id(container_id):
-    return container_id.isascii() and container_id[0].isalnum() and all(
-        c.isalnum() or c in CONTAINER_ID_PUNCTUATION for c in container_id)
-
-
-def parse_cni_args(text):
-    args = {}
-    for pair in text.split(";"):
-        if pair:
-            key, sep, value = pair.partition("=")
-            if not sep or not key:
-                raise CniError(INVALID_ENVIRONMENT, "CNI_ARGS: %r is not KEY=VALUE" % pair)
-            args[key] = value
-    return args
-
-
-def decode_config(stdin):
-    try:
-        text = stdin.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CniError(DECODE_FAILURE, "the network configuration on stdin is not UTF-8: %s" % exc)
-    if not text.strip():
-        raise CniError(DECODE_FAILURE, "no network configuration on stdin")
-    try:
-        config = loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise CniError(DECODE_FAILURE, "the network configuration on stdin is not JSON: %s" % exc)
-    if not isinstance(config, dict):
-        raise CniError(DECODE_FAILURE, "the network configuration on stdin is not a JSON object")
-    return text, config
-
-
-def check_version(config, command):
-    version = config.get("cniVersion")
-    if version is None or version == "":
-        raise CniError(INVALID_CONFIG, "the network configuration has no cniVersion")
-    if not isinstance(version, str):
-        raise CniError(INVALID_CONFIG, "cniVersion %r is not a string" % (version,))
-    if version not in SUPPORTED_VERSIONS:
-        raise CniError(INCOMPATIBLE_VERSION, "incompatible CNI versions: the configuration asks for %s" % version,
-                       "this plugin supports %s" % ", ".join(SUPPORTED_VERSIONS))
-    first = MIN_VERSION.get(command)
-    if first and tuple(map(int, version.split("."))) < tuple(map(int, first.split("."))):
-        raise CniError(INCOMPATIBLE_VERSION, "cniVersion %s does not have %s" % (version, command),
-                       "%s exists from CNI %s on" % (command, first))
-    return version
-
-
-def agent_body(command, environ, args, config_text):
-    """The JSON request body; the config is passed through as the runtime wrote it."""
-    fields = [("command", command)] + [(key, environ.get(env, "")) for key, env in (
-        ("containerID", "CNI_CONTAINERID"), ("netns", "CNI_NETNS"), ("ifName", "CNI_IFNAME"), ("path", "CNI_PATH"))]
-    cni_args = ", ".join("%s: %s" % (quote(k), quote(v)) for k, v in args.items())
-    return ("{%s, \"cniArgs\": {%s}, \"config\": %s}" % (
-        ", ".join("%s: %s" % (quote(k), quote(v)) for k, v in fields), cni_args, config_text)).encode("utf-8")
-
-
 def socket_path(environ, ipam):
     configured = ipam.get("ipam_unix_socket_path")
     return environ.get("SPIDERPOOL_SOCKET") or (configured if isinstance(configured, str) else "") or DEFAULT_SOCKET
@@ -223,13 +126,7 @@ def timeout_for(environ, command):
 # ---------------------------------------------------------------------------------------- commands
 
 def cmd_version(environ, stdin, log):
-    try:
-        requested = loads(stdin.decode("utf-8") or "{}").get("cniVersion")
-    except (ValueError, UnicodeDecodeError, AttributeError):
-        requested = None
-    version = requested if isinstance(requested, str) and requested else LATEST_VERSION
-    versions = ", ".join(quote(v) for v in SUPPORTED_VERSIONS)
-    return 0, '{"cniVersion": %s, "supportedVersions": [%s]}\n' % (quote(version), versions)
+    return 0, version_json(stdin)
 
 
 def cmd_forward(environ, stdin, log):
@@ -265,38 +162,11 @@ COMMANDS = {"VERSION": cmd_version, "ADD": cmd_forward, "DEL": cmd_forward, "CHE
 def run(environ, stdin):
     """-> (exit code, stdout text). The whole plugin, free of process globals for tests."""
     log = Log(environ.get("CNI_CONTAINERID", ""))
-    command = environ.get("CNI_COMMAND", "")
-    handler = COMMANDS.get(command)
-    try:
-        if handler is None:
-            raise CniError(INVALID_ENVIRONMENT, "CNI_COMMAND %r is unknown" % command if command
-                           else "CNI_COMMAND is not set", "expected one of %s" % ", ".join(COMMANDS))
-        return handler(environ, stdin, log)
-    except CniError as exc:
-        log.error("%s failed: %s" % (command or "(no command)", exc.msg))
-        return 1, error_json(exc.code, exc.msg, exc.details, requested_version(stdin))
-    except Exception as exc:  # a bug here must still reach the runtime as a CNI error
-        log.error("%s crashed: %s: %s" % (command, type(exc).__name__, exc))
-        return 1, error_json(INTERNAL, "spiderpool plugin internal error: %s: %s" % (type(exc).__name__, exc),
-                             "", requested_version(stdin))
-
-
-def requested_version(stdin):
-    """The config's cniVersion for rendering an error, when it can be read at all."""
-    try:
-        version = loads(stdin.decode("utf-8")).get("cniVersion")
-    except Exception:  # noqa: BLE001 - any unreadable config: render in our newest version
-        return None
-    return version if version in SUPPORTED_VERSIONS else None
+    return run_commands("spiderpool", COMMANDS, environ, stdin, log.error, log)
 
 
 def main():
-    stdin = sys.stdin.buffer.read() if sys.stdin is not None else b""
-    exit_code, stdout = run(os.environ, stdin)
-    out = sys.stdout.buffer
-    out.write(stdout.encode("utf-8"))
-    out.flush()
-    return exit_code
+    return run_main(run)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
-"""How the CNI plugin executables talk to the node agent: JSON and HTTP/1.1 over a unix socket.
+"""The CNI plugin executables' kit: the CNI front end and the wire to the node agent.
 
 Why it exists: `spiderpool` (cni/plugin.py) and `coordinator` (coordinator/plugin.py)
-both forward to the warm agent and both sit on every pod's critical path, so both
-need the same tiny client: the `_json` C accelerator without the `json` package
-(which imports `re`) and a 60-line HTTP/1.1 client on `_socket` (`socket` and
-`http.client` import `enum` and `email`: 10-40 ms per pod).
+are both exec'd by the runtime on every pod's critical path and both forward to the
+warm agent, so both need the same front end - the spec's versions, required
+environment and error codes, `CNI_ARGS` parsing, stdin decoding, VERSION, error
+JSON in the requested version - and the same tiny client: the `_json` C accelerator
+without the `json` package (which imports `re`) and a 60-line HTTP/1.1 client on
+`_socket` (`socket` and `http.client` import `enum` and `email`: 10-40 ms per pod).
+`cni/protocol.py`, the agent's side of the protocol, takes its tables from here.
 
 The plugins import it with one line marked `# install-cni: inline`; `cni/install.py`
 puts this file's text in place of that line, so each installed executable stays
@@ -13,6 +16,41 @@ standalone. Hence: standard library only, imported lazily where it costs, and no
 """
 
 import time
+
+DEFAULT_SOCKET = "/var/run/spidernet/spiderpool.sock"
+SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
+LATEST_VERSION = SUPPORTED_VERSIONS[-1]
+# Environment each command needs (VERSION needs only CNI_COMMAND); empty counts as missing.
+REQUIRED_ENV = {
+    "ADD": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"),
+    "CHECK": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"),
+    "DEL": ("CNI_CONTAINERID", "CNI_IFNAME", "CNI_PATH"),
+    "GC": ("CNI_PATH",),
+    "STATUS": ("CNI_PATH",),
+}
+MIN_VERSION = {"CHECK": "0.4.0", "GC": "1.1.0", "STATUS": "1.1.0"}  # the first spec version with the command
+CONTAINER_ID_PUNCTUATION = "_.-"
+
+# CNI error codes (SPEC.md "Well-known Error Codes"); 100 and up are a plugin's own.
+INCOMPATIBLE_VERSION, INVALID_ENVIRONMENT, DECODE_FAILURE, INVALID_CONFIG = 1, 4, 6, 7
+TRY_AGAIN_LATER, NOT_AVAILABLE = 11, 50
+PLUGIN_ERROR = 100  # ours: the pod's records or network do not match what the plugin was asked for
+INTERNAL = 999  # ours: a bug, still reported as a CNI error
+
+
+class CniError(Exception):
+    """A failure the runtime sees as `{"cniVersion", "code", "msg", "details"}` and exit 1."""
+
+    def __init__(self, code, msg, details=""):
+        Exception.__init__(self, msg)
+        self.code, self.msg, self.details = int(code), msg, details
+
+    def to_dict(self, cni_version):
+        version = cni_version if cni_version in SUPPORTED_VERSIONS else LATEST_VERSION
+        return {"cniVersion": version, "code": self.code, "msg": self.msg, "details": self.details}
+
+    def render(self, cni_version):
+        return error_json(self.code, self.msg, self.details, cni_version)
 
 
 # ---------------------------------------------------------------------------------------- JSON
@@ -52,7 +90,147 @@ def _json_codec():
 quote, loads = _json_codec()
 
 
-quote, loads = _json_codec()
+# ---------------------------------------------------------------------------------------- CNI front end
+
+def error_json(code, msg, details, cni_version):
+    version = cni_version if cni_version in SUPPORTED_VERSIONS else LATEST_VERSION
+    return '{"cniVersion": %s, "code": %d, "msg": %s, "details": %s}\n' % (
+        quote(version), code, quote(msg), quote(details))
+
+
+def check_env(environ, command):
+    """The variables `command` needs, a well-formed container ID -> parsed CNI_ARGS; else CniError 4."""
+    require(command, {name: environ.get(name) for name in REQUIRED_ENV[command]})
+    container_id = environ.get("CNI_CONTAINERID", "")
+    if container_id:
+        check_container_id(container_id)
+    return parse_cni_args(environ.get("CNI_ARGS", ""))
+
+
+def require(command, values):
+    """CniError 4 naming each of `values` (name -> value) that is missing or empty."""
+    missing = [name for name, value in values.items() if not value]
+    if missing:
+        raise CniError(INVALID_ENVIRONMENT, "%s needs %s, which %s not set" % (
+            command, ", ".join(missing), "is" if len(missing) == 1 else "are"))
+
+
+def check_container_id(container_id):
+    """Non-empty, ASCII alphanumeric first, then alphanumerics and `_.-` (SPEC.md "Parameters")."""
+    if not (container_id.isascii() and container_id[:1].isalnum() and all(
+            c.isalnum() or c in CONTAINER_ID_PUNCTUATION for c in container_id)):
+        raise CniError(INVALID_ENVIRONMENT, "CNI_CONTAINERID %r has invalid characters" % container_id,
+                       "it must start with a letter or digit and contain only letters, digits, '_', '.', '-'")
+
+
+def parse_cni_args(text):
+    """`K=V;K2=V2` -> dict; empty segments are skipped, a segment without `=` is CniError 4."""
+    args = {}
+    for pair in text.split(";"):
+        if pair:
+            key, sep, value = pair.partition("=")
+            if not sep or not key:
+                raise CniError(INVALID_ENVIRONMENT, "CNI_ARGS: %r is not KEY=VALUE" % pair)
+            args[key] = value
+    return args
+
+
+def decode_config(stdin):
+    """stdin -> (its text, the JSON object); CniError 6 when it is not one."""
+    try:
+        text = stdin.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CniError(DECODE_FAILURE, "the network configuration on stdin is not UTF-8: %s" % exc)
+    if not text.strip():
+        raise CniError(DECODE_FAILURE, "no network configuration on stdin")
+    try:
+        config = loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise CniError(DECODE_FAILURE, "the network configuration on stdin is not JSON: %s" % exc)
+    if not isinstance(config, dict):
+        raise CniError(DECODE_FAILURE, "the network configuration on stdin is not a JSON object")
+    return text, config
+
+
+def check_version(config, command):
+    """The config's cniVersion when we speak it and it has `command`; else CniError 7 or 1."""
+    version = config.get("cniVersion")
+    if version is None or version == "":
+        raise CniError(INVALID_CONFIG, "the network configuration has no cniVersion")
+    if not isinstance(version, str):
+        raise CniError(INVALID_CONFIG, "cniVersion %r is not a string" % (version,))
+    if version not in SUPPORTED_VERSIONS:
+        raise CniError(INCOMPATIBLE_VERSION, "incompatible CNI versions: the configuration asks for %s" % version,
+                       "this plugin supports %s" % ", ".join(SUPPORTED_VERSIONS))
+    first = MIN_VERSION.get(command)
+    if first and tuple(map(int, version.split("."))) < tuple(map(int, first.split("."))):
+        raise CniError(INCOMPATIBLE_VERSION, "cniVersion %s does not have %s" % (version, command),
+                       "%s exists from CNI %s on" % (command, first))
+    return version
+
+
+def version_json(stdin):
+    """VERSION: `{"cniVersion": <as given on input>, "supportedVersions": [...]}`; never fails."""
+    try:
+        requested = loads(stdin.decode("utf-8") or "{}").get("cniVersion")
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        requested = None
+    version = requested if isinstance(requested, str) and requested else LATEST_VERSION
+    versions = ", ".join(quote(v) for v in SUPPORTED_VERSIONS)
+    return '{"cniVersion": %s, "supportedVersions": [%s]}\n' % (quote(version), versions)
+
+
+def requested_version(stdin):
+    """The config's cniVersion for rendering an error, when it can be read at all."""
+    try:
+        version = loads(stdin.decode("utf-8")).get("cniVersion")
+    except Exception:  # noqa: BLE001 - any unreadable config: render in our newest version
+        return None
+    return version if version in SUPPORTED_VERSIONS else None
+
+
+def agent_body(command, environ, args, config_text, extra=()):
+    """The JSON request body for the agent: `extra` (key, value) pairs, then the runtime's
+    environment and CNI_ARGS; the config is passed through as the runtime wrote it."""
+    fields = [("command", command)] + list(extra) + [(key, environ.get(env, "")) for key, env in (
+        ("containerID", "CNI_CONTAINERID"), ("netns", "CNI_NETNS"), ("ifName", "CNI_IFNAME"), ("path", "CNI_PATH"))]
+    cni_args = ", ".join("%s: %s" % (quote(k), quote(v)) for k, v in args.items())
+    return ("{%s, \"cniArgs\": {%s}, \"config\": %s}" % (
+        ", ".join("%s: %s" % (quote(k), quote(v)) for k, v in fields), cni_args, config_text)).encode("utf-8")
+
+
+def run_commands(name, commands, environ, stdin, log_error, *extra):
+    """Dispatch CNI_COMMAND to `commands[command](environ, stdin, *extra)` -> (exit code, stdout text).
+
+    A CniError, or any bug, becomes the CNI error JSON in the requested version, and one line
+    to `log_error` (the plugin's log; never stdout).
+    """
+    command = environ.get("CNI_COMMAND", "")
+    handler = commands.get(command)
+    try:
+        if handler is None:
+            raise CniError(INVALID_ENVIRONMENT, "CNI_COMMAND %r is unknown" % command if command
+                           else "CNI_COMMAND is not set", "expected one of %s" % ", ".join(commands))
+        return handler(environ, stdin, *extra)
+    except CniError as exc:
+        log_error("%s failed: %s" % (command or "(no command)", exc.msg))
+        return 1, error_json(exc.code, exc.msg, exc.details, requested_version(stdin))
+    except Exception as exc:  # a bug here must still reach the runtime as a CNI error
+        log_error("%s crashed: %s: %s" % (command, type(exc).__name__, exc))
+        return 1, error_json(INTERNAL, "%s plugin internal error: %s: %s" % (name, type(exc).__name__, exc),
+                             "", requested_version(stdin))
+
+
+def run_main(run):
+    """The executable: stdin and the environment in, `run`'s stdout out, its exit code returned."""
+    import os
+    import sys
+
+    stdin = sys.stdin.buffer.read() if sys.stdin is not None else b""
+    exit_code, stdout = run(os.environ, stdin)
+    sys.stdout.buffer.write(stdout.encode("utf-8"))
+    sys.stdout.buffer.flush()
+    return exit_code
 
 
 # ---------------------------------------------------------------------------------------- HTTP

@@ -6,8 +6,9 @@ renders the answer in the cniVersion the runtime asked for. This module is that
 shared vocabulary: the request (env + stdin, or the agent's JSON body carrying
 the same), the abbreviated IPAM result for 0.3.0-1.1.0, CNI errors with the
 spec's codes, VERSION, GC attachment lists and CHECK's prevResult.
-Standard library only; the plugin itself carries copies of the few tables it
-needs (it is installed standalone) and a test pins them to the ones here.
+Standard library only; the tables (versions, required environment, error codes)
+are the plugin kit's (`cni/pluginwire.py`), which both plugin executables carry
+inlined: one definition for the plugins and the agent.
 
 The contract with the agent (`POST /v1/cni` over the unix socket):
 request body  {"command", "containerID", "netns", "ifName", "cniArgs", "path", "config"}
@@ -22,22 +23,10 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Mapping
 
-SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
-LATEST_VERSION = SUPPORTED_VERSIONS[-1]
+from . import pluginwire as wire
+from .pluginwire import CONTAINER_ID_PUNCTUATION, LATEST_VERSION, MIN_VERSION, REQUIRED_ENV, SUPPORTED_VERSIONS
+
 COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")
-
-# Environment each command needs (VERSION needs only CNI_COMMAND); empty counts as missing.
-REQUIRED_ENV = {
-    "ADD": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"),
-    "CHECK": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"),
-    "DEL": ("CNI_CONTAINERID", "CNI_IFNAME", "CNI_PATH"),
-    "GC": ("CNI_PATH",),
-    "STATUS": ("CNI_PATH",),
-}
-# The first spec version that has the command.
-MIN_VERSION = {"CHECK": "0.4.0", "GC": "1.1.0", "STATUS": "1.1.0"}
-
-CONTAINER_ID_PUNCTUATION = "_.-"
 IFNAME_MAX = 15  # IFNAMSIZ - 1
 VALID_ATTACHMENTS_KEYS = ("cni.dev/valid-attachments", "cni.dev/attachments")  # newest first
 
@@ -61,33 +50,21 @@ LOG_LEVELS = ("debug", "info", "warn", "error", "fatal", "panic")
 class Code(IntEnum):
     """Well-known CNI error codes (SPEC.md "Well-known Error Codes"); 100+ are ours."""
 
-    INCOMPATIBLE_VERSION = 1
+    INCOMPATIBLE_VERSION = wire.INCOMPATIBLE_VERSION
     UNSUPPORTED_FIELD = 2
     UNKNOWN_CONTAINER = 3
-    INVALID_ENVIRONMENT = 4
+    INVALID_ENVIRONMENT = wire.INVALID_ENVIRONMENT
     IO_FAILURE = 5
-    DECODE_FAILURE = 6
-    INVALID_NETWORK_CONFIG = 7
-    TRY_AGAIN_LATER = 11
-    NOT_AVAILABLE = 50
+    DECODE_FAILURE = wire.DECODE_FAILURE
+    INVALID_NETWORK_CONFIG = wire.INVALID_CONFIG
+    TRY_AGAIN_LATER = wire.TRY_AGAIN_LATER
+    NOT_AVAILABLE = wire.NOT_AVAILABLE
     NOT_AVAILABLE_DEGRADED = 51
+    PLUGIN_ERROR = wire.PLUGIN_ERROR  # ours: records or network do not match what was asked (CHECK, coordinator)
+    INTERNAL = wire.INTERNAL  # ours: a bug
 
 
-class CniError(Exception):
-    """A failure the runtime sees as `{"cniVersion", "code", "msg", "details"}` and exit 1."""
-
-    def __init__(self, code: int, msg: str, details: str = "") -> None:
-        super().__init__(msg)
-        self.code = int(code)
-        self.msg = msg
-        self.details = details
-
-    def to_dict(self, cni_version: str | None) -> dict[str, Any]:
-        return {"cniVersion": output_version(cni_version), "code": self.code, "msg": self.msg,
-                "details": self.details}
-
-    def render(self, cni_version: str | None) -> str:
-        return json.dumps(self.to_dict(cni_version)) + "\n"
+CniError = wire.CniError  # one class for the plugins and the agent: code, msg, details; render(version)
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -322,17 +299,7 @@ class CniRequest:
                 "ifName": self.if_name, "cniArgs": dict(self.args), "path": self.path, "config": self.config}
 
 
-def parse_cni_args(text: str) -> dict[str, str]:
-    """`K=V;K2=V2` -> dict; empty segments are skipped, a segment without `=` is CniError 4."""
-    args: dict[str, str] = {}
-    for pair in text.split(";"):
-        if not pair:
-            continue
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise CniError(Code.INVALID_ENVIRONMENT, f"CNI_ARGS: {pair!r} is not KEY=VALUE")
-        args[key] = value
-    return args
+parse_cni_args = wire.parse_cni_args  # `K=V;K2=V2` -> dict; a segment without `=` is CniError 4
 
 
 def parse_request(environ: Mapping[str, str], stdin: bytes | str) -> CniRequest:
@@ -387,11 +354,7 @@ def _command(command: str) -> str:
     return command
 
 
-def _require(command: str, values: Mapping[str, str]) -> None:
-    missing = [name for name, value in values.items() if not value]
-    if missing:
-        raise CniError(Code.INVALID_ENVIRONMENT,
-                       f"{command} needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not set")
+_require = wire.require
 
 
 def _validated(command: str, container_id: str, netns: str, if_name: str, args: dict[str, str], path: str,
@@ -417,13 +380,7 @@ def _validated(command: str, container_id: str, netns: str, if_name: str, args: 
     return request
 
 
-def check_container_id(container_id: str) -> None:
-    """Non-empty, ASCII alphanumeric first, then alphanumerics and `_.-` (SPEC.md "Parameters")."""
-    ok = container_id[:1].isalnum() and all(
-        c.isascii() and (c.isalnum() or c in CONTAINER_ID_PUNCTUATION) for c in container_id)
-    if not ok or not container_id.isascii():
-        raise CniError(Code.INVALID_ENVIRONMENT, f"CNI_CONTAINERID {container_id!r} has invalid characters",
-                       "it must start with a letter or digit and contain only letters, digits, '_', '.', '-'")
+check_container_id = wire.check_container_id
 
 
 def check_if_name(if_name: str) -> None:
@@ -432,20 +389,7 @@ def check_if_name(if_name: str) -> None:
                        f"at most {IFNAME_MAX} characters, no '/', ':' or whitespace, not '.' or '..'")
 
 
-def check_version(config: dict[str, Any], command: str) -> str:
-    version = config.get("cniVersion")
-    if version is None or version == "":
-        raise CniError(Code.INVALID_NETWORK_CONFIG, "the network configuration has no cniVersion")
-    if not isinstance(version, str):
-        raise CniError(Code.INVALID_NETWORK_CONFIG, f"cniVersion {version!r} is not a string")
-    if version not in SUPPORTED_VERSIONS:
-        raise CniError(Code.INCOMPATIBLE_VERSION, f"incompatible CNI versions: the configuration asks for {version}",
-                       f"this plugin supports {', '.join(SUPPORTED_VERSIONS)}")
-    first = MIN_VERSION.get(command)
-    if first and version_tuple(version) < version_tuple(first):
-        raise CniError(Code.INCOMPATIBLE_VERSION, f"cniVersion {version} does not have {command}",
-                       f"{command} exists from CNI {first} on")
-    return version
+check_version = wire.check_version  # the config's cniVersion when we speak it and it has the command
 
 
 def check_ipam_section(ipam: Any) -> None:

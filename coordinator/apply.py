@@ -2,10 +2,9 @@
 
 Why it exists: planning is pure (`coordinator/plan.py`); this adapter turns the
 kernel into `PodState`/`HostState` values and `Op`s back into netlink requests with
-pyroute2, whose exceptions stop here (`ApplyError`). A namespace is entered by a
-short-lived thread that `setns`es and opens the netlink socket there (a socket
-stays bound to the namespace it was born in), which costs well under a millisecond
-where pyroute2's own `NetNS` forks a helper (~15 ms).
+pyroute2, whose exceptions stop here (`ApplyError`). A namespace's netlink socket
+is opened by `netns.in_netns` there (a socket stays bound to the namespace it was
+born in).
 
 Every operation is idempotent: routes and neighbours use `replace`, rules are added
 only when absent, deletions ignore "not there". So a retried ADD or DEL converges.
@@ -13,57 +12,28 @@ only when absent, deletions ignore "not there". So a retried ADD or DEL converge
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import ipaddress
 import os
 import socket
-import threading
 import weakref
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from .netns import in_netns
 from .plan import MAIN, HostState, Link, Op, PodState, RouteEntry
 
-CLONE_NEWNET = 0x40000000
 NETLINK_ROUTE = 0
 SCOPES = {"universe": 0, "link": 253, "host": 254}
 IFF_UP = 1
-_libc = ctypes.CDLL(None, use_errno=True)
 GONE = (errno.ENOENT, errno.ESRCH, errno.ENODEV, errno.EADDRNOTAVAIL)
 
 
 class ApplyError(Exception):
     """A kernel change failed; the message names the operation."""
-
-
-def in_netns(path: str | None, fn: Callable[[], Any]) -> Any:
-    """Run `fn` in a thread that joined the network namespace at `path` (None: ours)."""
-    if path is None:
-        return fn()
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                if _libc.setns(fd, CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), f"setns {path}: {os.strerror(ctypes.get_errno())}")
-            finally:
-                os.close(fd)
-            box["value"] = fn()
-        except BaseException as exc:  # handed to the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=run, name="netns")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
 
 
 def open_iproute(path: str | None) -> IPRoute:
@@ -131,6 +101,31 @@ def read_host(ipr: IPRoute, pod_ips: list[str]) -> HostState:
         except NetlinkError:
             pass  # unreachable from the node: no source to add
     return HostState(links=read_links(ipr), route_src=tuple(sources))
+
+
+def read_networks(ipr: IPRoute) -> tuple[frozenset[str], tuple[str, ...]]:
+    """(the namespace's interface names, the CIDRs it reaches directly): each address with its prefix
+    (not scope host) and each non-default unicast route of every table, as `ip -j addr` / `route show
+    table all` list them (the node agent's NodeReports)."""
+    names = frozenset(msg.get_attr("IFLA_IFNAME") or "" for msg in ipr.get_links())
+    networks = [f"{msg.get_attr('IFA_LOCAL') or msg.get_attr('IFA_ADDRESS')}/{msg['prefixlen']}"
+                for msg in ipr.get_addr() if msg["scope"] != SCOPES["host"]
+                and (msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS"))]
+    for family in (socket.AF_INET, socket.AF_INET6):
+        for msg in ipr.route("dump", family=family):
+            dst = msg.get_attr("RTA_DST")
+            if dst and msg["type"] == 1:  # unicast, and not a default route (those have no RTA_DST)
+                networks.append(f"{dst}/{msg['dst_len']}")
+    return names, tuple(networks)
+
+
+def read_own_networks() -> tuple[frozenset[str], tuple[str, ...]]:
+    """`read_networks` of the caller's namespace; nothing when netlink cannot be read."""
+    try:
+        with netlink(None) as ipr:
+            return read_networks(ipr)
+    except (NetlinkError, OSError):
+        return frozenset(), ()
 
 
 # -- applying ----------------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 Why it exists: the plugin the runtime execs only forwards; the warm agent resolves
 the configuration (NAD > pod annotation > SpiderCoordinator `default`), reads the
-pod's and the node's network state, plans (pure) and applies. ADD answers prevResult
+pod's and the node's network state, plans (pure) and applies. What comes from the
+cluster (the SpiderCoordinator, the pod, giving an IP back, reporting a finding) is
+handed in by the agent as callables: nothing here talks to Kubernetes. ADD answers prevResult
 unchanged in the conf's cniVersion. DEL cleans what ADD made on the node and is
 idempotent; a missing pod netns is success. The body is /v1/cni's shape plus
 `hostNetns`, the plugin's own namespace (the node's; None: the agent's own).
@@ -19,36 +21,32 @@ unsolicited NA), best-effort.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from typing import Any, Callable
 
-from cni import kube as k8s
-from cni import probes
 from cni.protocol import Code, CniError, Reply
 
 from . import apply as kernel
+from . import probes
 from .config import DEFAULT_HOST_RULE_TABLE, ConfigError, CoordinatorConfig, resolve
 from .plan import Nic, PlanError, plan_add, plan_del
 
-COORDINATORS = k8s.Kind(k8s.SPIDERPOOL, k8s.SPIDERPOOL_VERSION, "spidercoordinators", "SpiderCoordinator", False)
-DEFAULT_COORDINATOR = "default"
-COORDINATOR_TTL = 5.0  # seconds a fetched SpiderCoordinator is reused
-PLUGIN_ERROR = 100  # ours: the pod's network could not be tuned
+PLUGIN_ERROR = Code.PLUGIN_ERROR  # the pod's network could not be tuned
 CONFLICT_BUDGET = 1.0  # seconds all of a NIC's conflict probes may take together
 GATEWAY_TIMEOUT = 1.0  # seconds one gateway has to answer
 
 
 class CoordinatorService:
-    """`release(pod, nic)` gives a conflicting IP back (the agent's force release); `nodereport` is the
-    agent's NodeReporter (None: reports off); `probes` is cni.probes (tests stub it)."""
+    """`spider_coordinator()` is SpiderCoordinator `default` (None: there is none; CniError 11 when it cannot
+    be read); `pod_of(body)` the pod of CNI_ARGS; `release(pod, nic)` gives a conflicting IP back (the
+    agent's force release); `nodereport` is the agent's NodeReporter (None: reports off); `probes` is
+    coordinator.probes (tests stub it)."""
 
-    def __init__(self, *, kube: Any, pod_of: Callable[[Any], Any], log: Any = None,
-                 release: Callable[[Any, str], None] | None = None, nodereport: Any = None, probes: Any = probes):
-        self.kube, self.pod_of, self.log = kube, pod_of, log
+    def __init__(self, *, spider_coordinator: Callable[[], dict | None], pod_of: Callable[[Any], Any],
+                 log: Any = None, release: Callable[[Any, str], None] | None = None, nodereport: Any = None,
+                 probes: Any = probes):
+        self.spider_coordinator, self.pod_of, self.log = spider_coordinator, pod_of, log
         self.release, self.nodereport, self.probes = release, nodereport, probes
-        self._cached: tuple[float, dict | None] | None = None
-        self._lock = threading.Lock()
 
     def handle(self, body: Any) -> Reply:
         version = _version(body)
@@ -70,7 +68,7 @@ class CoordinatorService:
         except kernel.ApplyError as error:
             return Reply.of_error(CniError(PLUGIN_ERROR, str(error)), version)
         except Exception as error:  # noqa: BLE001 - a bug must still reach the runtime as a CNI error
-            return Reply.of_error(CniError(999, f"coordinator internal error: {type(error).__name__}: {error}"),
+            return Reply.of_error(CniError(Code.INTERNAL, f"coordinator internal error: {type(error).__name__}: {error}"),
                                   version)
 
     def add(self, body: dict, version: str) -> Reply:
@@ -81,7 +79,7 @@ class CoordinatorService:
                                                         "(no prevResult)")
         pod = self._pod(body)
         cfg = resolve(conf, pod_annotations=dict(pod.annotations) if pod is not None else {},
-                      coordinator=self.coordinator())
+                      coordinator=self.spider_coordinator())
         out = json.dumps({**prev, "cniVersion": version}) + "\n"
         if cfg.mode == "disabled":
             return Reply(0, out)
@@ -184,22 +182,10 @@ class CoordinatorService:
         kernel.apply(plan.ops, pod_netns=None, host_netns=_host_netns(body))
         return Reply.ok()
 
-    def coordinator(self) -> dict | None:
-        """SpiderCoordinator `default`, fetched at most every COORDINATOR_TTL seconds; None if there is none."""
-        with self._lock:
-            if self._cached and time.monotonic() - self._cached[0] < COORDINATOR_TTL:
-                return self._cached[1]
-            try:
-                found = self.kube.get(COORDINATORS, DEFAULT_COORDINATOR)
-            except k8s.ApiError as error:
-                raise CniError(Code.TRY_AGAIN_LATER, f"coordinator: cannot read SpiderCoordinator default: {error}")
-            self._cached = (time.monotonic(), found)
-            return found
-
     def _spec_or_empty(self) -> dict:
         """SpiderCoordinator's spec for DEL, which must not fail for want of it."""
         try:
-            return (self.coordinator() or {}).get("spec") or {}
+            return (self.spider_coordinator() or {}).get("spec") or {}
         except CniError:
             return {}
 

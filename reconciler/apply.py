@@ -25,17 +25,16 @@ import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import groupby
-from typing import Any
 
 from cni.allocation.retirement import RETIRED_KINDS, terminating
 
-from .kube import ApplyConflict, Cluster, ClusterError, Conflict
 from . import ownership
+from .kube import ApplyConflict, Cluster, ClusterError, Conflict
+from .model import Object
 from .plan import Change, Plan, field_manager, identity, make_plan, with_digest
 from .render import KIND_ORDER, MANAGED_BY, MANAGER, SPEC_LABEL
 from .retire import allocated_ips, retire  # noqa: F401  (allocated_ips: part of this module's interface)
 
-Object = dict[str, Any]
 CALICO_APIS = ("projectcalico.org/v3", "crd.projectcalico.org/v1")
 SPIDER_API = "spiderpool.spidernet.io/v2beta1"
 PRUNABLE_KINDS = [(SPIDER_API, "SpiderSubnet"), (SPIDER_API, "SpiderIPPool"), (SPIDER_API, "SpiderReservedIP"),

@@ -14,6 +14,8 @@ import sys
 import traceback
 from typing import Callable, TextIO
 
+from kubeclient.errors import ApiError
+
 from . import __version__, planview
 from .errors import ReconcilerError, SpecInvalid, SpecLoadError, StateError
 from .pipeline import load_and_validate, render_valid
@@ -142,13 +144,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _connect(args: argparse.Namespace):
-    from .kube import RetryPolicy, connect
+def _retry(args: argparse.Namespace):
+    """--retry-budget and --request-timeout (or their env), else the one set of defaults."""
+    from kubeclient.retry import RetryPolicy
 
-    retry = RetryPolicy(budget_seconds=float(_option(args, "retry_budget", "SPIDERPOOL_RETRY_BUDGET", 30.0)),
-                        request_timeout=float(_option(args, "request_timeout", "SPIDERPOOL_REQUEST_TIMEOUT", 20.0)))
+    default = RetryPolicy()
+    return RetryPolicy(
+        budget_seconds=float(_option(args, "retry_budget", "SPIDERPOOL_RETRY_BUDGET", default.budget_seconds)),
+        request_timeout=float(_option(args, "request_timeout", "SPIDERPOOL_REQUEST_TIMEOUT", default.request_timeout)))
+
+
+def _connect(args: argparse.Namespace):
+    """The reconciler's client (server-side apply over any kind)."""
+    from .kube import connect
+
     return connect(kubeconfig=_option(args, "kubeconfig", "KUBECONFIG"),
-                   context=_option(args, "context", "SPIDERPOOL_CONTEXT"), retry=retry)
+                   context=_option(args, "context", "SPIDERPOOL_CONTEXT"), retry=_retry(args))
 
 
 def _option(args: argparse.Namespace, name: str, env: str | None = None, default=None):
@@ -339,16 +350,16 @@ def cmd_install_cni(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cni_connect(args: argparse.Namespace):
-    from cni.kube import connect
+def _agent_connect(args: argparse.Namespace):
+    """The agent's client (fixed paths, watches, guarded writes), for the controllers and `ipam`."""
+    from agent.kube import connect
 
     return connect(kubeconfig=_option(args, "kubeconfig", "KUBECONFIG"),
-                   context=_option(args, "context", "SPIDERPOOL_CONTEXT"),
-                   request_timeout=float(_option(args, "request_timeout", "SPIDERPOOL_REQUEST_TIMEOUT", 10.0)))
+                   context=_option(args, "context", "SPIDERPOOL_CONTEXT"), request_timeout=_retry(args).request_timeout)
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
-    from cni.agent.main import run_agent
+    from agent.main import run_agent
 
     return run_agent(node=args.node, socket_path=args.socket, kubeconfig=_option(args, "kubeconfig", "KUBECONFIG"),
                      context=_option(args, "context", "SPIDERPOOL_CONTEXT"), log_level=args.log_level)
@@ -358,15 +369,13 @@ def cmd_controller(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from cni.agent.coordinatorstatus import CoordinatorStatusSync
-    from cni.agent.ipgc import IpGc
-    from cni.agent.logs import setup
-    from cni.kube import ApiError
-
+    from agent.coordinatorstatus import CoordinatorStatusSync
+    from agent.ipgc import IpGc
+    from agent.logs import setup
     setup(args.log_level)
     try:
-        gc = IpGc(_cni_connect(args), interval=args.gc_interval, grace=args.gc_grace)
-        coordinator = CoordinatorStatusSync(_cni_connect(args), interval=args.coordinator_interval)
+        gc = IpGc(_agent_connect(args), interval=args.gc_interval, grace=args.gc_grace)
+        coordinator = CoordinatorStatusSync(_agent_connect(args), interval=args.coordinator_interval)
         if args.once:
             coordinator.sync_once()
             results = gc.run_until_clean()
@@ -388,22 +397,22 @@ def cmd_controller(args: argparse.Namespace) -> int:
 
 
 def cmd_ipam(args: argparse.Namespace) -> int:
-    from cni import kube
-    from cni.agent import ipamview
+    from agent import kube
+    from reconciler import ipamview
 
     views = {"pools": (kube.POOLS, ipamview.pool_rows, ipamview.render_pools),
              "subnets": (kube.SUBNETS, ipamview.subnet_rows, ipamview.render_subnets),
              "endpoints": (kube.ENDPOINTS, ipamview.endpoint_rows, None)}
     namespace = _option(args, "namespace") if args.view == "endpoints" else None
-    budget = float(_option(args, "retry_budget", "SPIDERPOOL_RETRY_BUDGET", 10.0))
+    budget = _retry(args).budget_seconds
     try:
-        cluster = _cni_connect(args)
+        cluster = _agent_connect(args)
         if args.view == "check":
             findings = ipamview.check(cluster, budget=budget)
         else:
             kind, to_rows, render = views[args.view]
             rows = to_rows(ipamview.load(cluster, kind, namespace=namespace, budget=budget))
-    except kube.ApiError as exc:
+    except ApiError as exc:
         print(f"spiderpool: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     if args.view == "check":
@@ -428,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     except (SpecLoadError, StateError) as exc:
         print(f"spiderpool: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except ReconcilerError as exc:
+    except (ReconcilerError, ApiError) as exc:
         print(f"spiderpool: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:

@@ -6,11 +6,9 @@ module turns them into strings and plain dicts, in the style of `statusview`. Th
 
 from __future__ import annotations
 
-from typing import Any
-
-from .statusview import _age, _columns
-
-Object = dict[str, Any]
+from . import tables
+from .model import Object
+from .tables import age
 SEVERITY_ORDER = {"Error": 0, "Warning": 1, "Info": 2}
 
 
@@ -46,14 +44,14 @@ def table(reports: list[Object]) -> str:
     for report in ordered:
         s = summary(report)
         types = ",".join(sorted({f.get("type", "?") for f in s["findings"]})) or "-"
-        rows.append([s["node"], str(s["findingCount"]), types, _age(s["observedAt"])])
-    lines.append(_columns(rows))
+        rows.append([s["node"], str(s["findingCount"]), types, age(s["observedAt"])])
+    lines.append(tables.table(rows[0], rows[1:]))
     details = [["", "NODE", "SEVERITY", "TYPE", "OBJECT", "SINCE", "MESSAGE"]]
     for report in ordered:
         s = summary(report)
         for f in s["findings"]:
             details.append(["", s["node"], f.get("severity", "?"), f.get("type", "?"), _where(f),
-                            _age(f.get("since")), f.get("message", "")])
+                            age(f.get("since")), f.get("message", "")])
     if len(details) > 1:
-        lines.append("\nFindings:\n" + _columns(details))
+        lines.append("\nFindings:\n" + tables.table(details[0], details[1:]))
     return "".join(lines)

@@ -1,61 +1,33 @@
-"""The reconciler's only door to a Kubernetes API server (the official `kubernetes` client).
+"""The reconciler's only door to a Kubernetes API server (through `kubeclient`).
 
 Everything else in `reconciler/` works on plain dicts; this module turns them
 into requests — get, list by label, server-side apply with one field manager,
 merge patches, deletes, dry-run — through the client's DynamicClient, so any
-kind the server's discovery knows (CRDs included) is reachable. Transient
-failures (409 on a stale write, 429, 5xx, refused or timed-out connections) are
-retried with jittered exponential backoff inside one time budget per run (the
-backoff of all requests together, see `start_run`); what is left is raised as
-`ClusterError`, naming the object and quoting the server.
-The client's exceptions never leave this module.
+kind the server's discovery knows (CRDs included) is reachable. Connecting,
+retries and errors are `kubeclient`'s: transient failures (429, 5xx, refused or
+timed-out connections) and 409s of requests without a precondition are retried
+with jittered exponential backoff inside one time budget per run (the backoff of
+all requests together, see `start_run`); a guarded write's 409 is a `Conflict`
+for the caller to decide on, an ApplyConflict is never retried. What is left is
+raised as `ClusterError` (`kubeclient.errors.ApiError`), naming the object and
+quoting the server. The client's exceptions never leave `kubeclient`.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import random
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
-from .errors import ReconcilerError
+from kubeclient import client as _client
+from kubeclient.errors import ApiError, ApplyConflict, Conflict, NotFound  # noqa: F401 - the names this package uses
+from kubeclient.retry import RetryPolicy, RunBudget, retrying
+
 from .plan import FIELD_MANAGER  # one manager name for writes and diffs
 
-RETRYABLE_STATUS = {409, 429, 500, 502, 503, 504}
-
-
-class ClusterError(ReconcilerError):
-    """A request the API server refused, or could not be reached for, after retries."""
-
-    def __init__(self, message: str, *, status: int | None = None, reason: str = ""):
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-
-
-class NotFound(ClusterError):
-    pass
-
-
-class ApplyConflict(ClusterError):
-    """Server-side apply found fields owned by another manager."""
-
-
-class Conflict(ClusterError):
-    """409 on a stale resourceVersion or a failed precondition: the object changed since it was read."""
-
-
-@dataclass
-class RetryPolicy:
-    budget_seconds: float = 30.0
-    request_timeout: float = 20.0  # seconds for one request to connect and answer
-    first_delay: float = 0.1
-    max_delay: float = 2.0
-    sleep: Callable[[float], None] = time.sleep
+ClusterError = ApiError  # a request the API server refused, or could not be reached for, after retries
 
 
 @dataclass
@@ -65,11 +37,10 @@ class Cluster:
     api: Any  # kubernetes.client.ApiClient
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     writes: int = 0
-    _retry_spent: float = 0.0  # backoff taken from this run's retry budget (see start_run)
+    _run_budget: RunBudget = field(default_factory=RunBudget)  # this run's shared backoff (see start_run)
     _dynamic: Any = None
     _cache_dir: Any = None
     _lock: Any = field(default_factory=threading.Lock)
-    _budget_lock: Any = field(default_factory=threading.Lock)  # apart: _lock is held around discovery calls
     _resources: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     # -- discovery -----------------------------------------------------------------
@@ -77,13 +48,11 @@ class Cluster:
     @property
     def dynamic(self):
         if self._dynamic is None:
-            from kubernetes.dynamic import DynamicClient
-
             # A private discovery cache: the client's default is a shared file per host
             # that outlives the process, and goes stale when CRDs come and go.
             self._cache_dir = tempfile.TemporaryDirectory(prefix="spiderpool-discovery-")
             cache = os.path.join(self._cache_dir.name, "discovery.json")
-            self._dynamic = self._call(lambda: DynamicClient(self.api, cache_file=cache), "discover the API")
+            self._dynamic = self._call(lambda: _client.dynamic_client(self.api, cache_file=cache), "discover the API")
         return self._dynamic
 
     def resource(self, api_version: str, kind: str):
@@ -94,12 +63,12 @@ class Cluster:
         return self._resources[key]
 
     def _discover(self, api_version: str, kind: str):
-        from kubernetes.dynamic.exceptions import ResourceNotFoundError
-
         for attempt in (1, 2):
             try:
                 return self.dynamic.resources.get(api_version=api_version, kind=kind)
-            except ResourceNotFoundError:
+            except Exception as exc:  # noqa: BLE001 - only "not served" is handled here
+                if not _client.is_unknown_kind(exc):
+                    raise
                 if attempt == 1:
                     self.dynamic.resources.invalidate_cache()  # maybe installed since discovery ran
         raise ClusterError(f"the cluster does not serve {kind} ({api_version}); "
@@ -226,81 +195,25 @@ class Cluster:
 
     def start_run(self) -> None:
         """A new run (one apply): its retries get a fresh `retry.budget_seconds`, shared by all requests."""
-        with self._budget_lock:
-            self._retry_spent = 0.0
-
-    def _spend(self, seconds: float) -> bool:
-        """Take `seconds` of backoff from the run's shared retry budget; False when it would overdraw."""
-        with self._budget_lock:
-            if self._retry_spent + seconds > self.retry.budget_seconds:
-                return False
-            self._retry_spent += seconds
-            return True
+        self._run_budget.reset()
 
     def _call(self, request: Callable[[], Any], what: str, *, retry_conflicts: bool = True) -> Any:
         """`request()`, retried on transient failures while the run's retry budget lasts: the budget is
         the total backoff of all requests of a run (`start_run`), so N objects failing alike cost one
-        budget, not N (of them `concurrency` at a time)."""
-        delay = self.retry.first_delay
-        while True:
+        budget, not N (of them `concurrency` at a time). A 409 is retried only when `retry_conflicts`
+        (the request carried no precondition); else only the caller can decide again."""
+        def attempt() -> Any:
             try:
                 return request()
-            except Exception as exc:  # noqa: BLE001 - translated below, never leaked
-                error = _translate(exc, what)
-                if not _retryable(error):
-                    raise error from None
-                if error.status == 409 and not retry_conflicts:
-                    raise error from None  # a failed precondition: only the caller can decide again
-                pause = delay * (0.5 + random.random())
-                if not self._spend(pause):
-                    raise error from None
-            self.retry.sleep(pause)
-            delay = min(delay * 2, self.retry.max_delay)
+            except Exception as exc:  # noqa: BLE001 - translated, never leaked
+                raise _client.translate(exc, what) from None
+
+        return retrying(attempt, self.retry, unguarded=retry_conflicts, shared=self._run_budget)
 
 
 def _as_dict(_client: Any, data: Any) -> Any:
     """Response bodies as plain dicts: the client's ResourceInstance wrapping costs ~0.3 s per 1,000 objects."""
     return data
-
-
-def _retryable(error: ClusterError) -> bool:
-    if isinstance(error, (NotFound, ApplyConflict)):
-        return False
-    return error.status is None and error.reason == "Unreachable" or error.status in RETRYABLE_STATUS
-
-
-def _translate(exc: Exception, what: str) -> ClusterError:
-    from kubernetes.client.exceptions import ApiException
-    from kubernetes.dynamic.exceptions import DynamicApiError
-    from urllib3.exceptions import HTTPError as Urllib3Error
-
-    if isinstance(exc, (ApiException, DynamicApiError)):
-        status = getattr(exc, "status", None)
-        body = getattr(exc, "body", None)
-        message, reason = _server_message(body, getattr(exc, "reason", ""))
-        if status == 404:
-            return NotFound(f"{what}: not found", status=404, reason="NotFound")
-        if status == 409 and "apply failed" in message.lower():
-            return ApplyConflict(f"{what}: {message}", status=409, reason="Conflict")
-        if status == 409 and reason != "AlreadyExists":
-            return Conflict(f"{what}: the API server answered 409 {reason}: {message}", status=409, reason=reason)
-        return ClusterError(f"{what}: the API server answered {status} {reason}: {message}", status=status,
-                            reason=reason)
-    if isinstance(exc, (Urllib3Error, ConnectionError, TimeoutError, OSError)):
-        return ClusterError(f"{what}: cannot reach the API server: {exc}", reason="Unreachable")
-    if isinstance(exc, ClusterError):
-        return exc
-    raise exc
-
-
-def _server_message(body: Any, fallback: str) -> tuple[str, str]:
-    if isinstance(body, (bytes, bytearray)):
-        body = body.decode("utf-8", "replace")
-    try:
-        status = json.loads(body) if isinstance(body, str) else {}
-    except ValueError:
-        return (body or fallback or "").strip(), fallback
-    return status.get("message") or fallback, status.get("reason") or fallback
 
 
 def _ref(obj: dict[str, Any]) -> str:
@@ -311,24 +224,5 @@ def _ref(obj: dict[str, Any]) -> str:
 
 def connect(*, kubeconfig: str | None = None, context: str | None = None,
             retry: RetryPolicy | None = None) -> Cluster:
-    """A Cluster from a kubeconfig (explicit, $KUBECONFIG, ~/.kube/config) or in-cluster config."""
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
-
-    try:
-        path = kubeconfig or os.environ.get("KUBECONFIG")
-        if path or os.path.exists(os.path.expanduser("~/.kube/config")) or context:
-            api = config.new_client_from_config(config_file=path, context=context)
-        else:
-            config.load_incluster_config()
-            api = client.ApiClient()
-    except (ConfigException, OSError, ValueError, TypeError) as exc:
-        raise ClusterError(f"cannot load cluster access: {exc}", reason="Config") from None
-    return Cluster(api, retry=retry or RetryPolicy())
-
-
-def kinds(objects: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
-    seen: dict[tuple[str, str], None] = {}
-    for obj in objects:
-        seen.setdefault((obj["apiVersion"], obj["kind"]), None)
-    return list(seen)
+    """A Cluster for the cluster `kubeclient.client.api_client` finds; ClusterError(reason="Config") if none."""
+    return Cluster(_client.api_client(kubeconfig=kubeconfig, context=context), retry=retry or RetryPolicy())

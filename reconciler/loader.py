@@ -22,6 +22,7 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from .errors import Location, SpecError, SpecInvalid, SpecLoadError
+from .model import DEFAULT_NETWORK_NAMESPACE
 from .yamlsource import Document, Path, format_path, load_documents
 
 API_GROUP = "gitops.spidernet.io"
@@ -288,7 +289,7 @@ def _item_key(section: str, item: Any) -> str | None:
     if not isinstance(item, dict) or not isinstance(item.get("name"), str):
         return None
     if section == "networks":
-        return f"{item.get('namespace', 'kube-system')}/{item['name']}"
+        return f"{item.get('namespace', DEFAULT_NETWORK_NAMESPACE)}/{item['name']}"
     return item["name"]
 
 

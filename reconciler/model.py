@@ -12,10 +12,30 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from netaddr import IPAddress, IPNetwork
+
+from cni.allocation.names import SYSTEM_NAMESPACE
+from cni.ipranges import RangeSet
+
 from .yamlsource import Path
 
-DEFAULT_NETWORK_NAMESPACE = "kube-system"
+Object = dict[str, Any]  # a Kubernetes object, as the reconciler reads, renders and writes it
+DEFAULT_NETWORK_NAMESPACE = SYSTEM_NAMESPACE  # where a network (NAD) without a namespace lives
 DEFAULT_CNI_VERSION = "0.3.1"
+
+
+@dataclass
+class Addresses:
+    """A subnet's or pool's addresses, parsed once: the validator checks them, render writes them out.
+
+    `network` is None when the subnet did not parse; ranges and the gateway that did not parse are left out.
+    """
+
+    network: IPNetwork | None
+    ips: RangeSet = field(default_factory=RangeSet)
+    excluded: RangeSet = field(default_factory=RangeSet)
+    usable: RangeSet = field(default_factory=RangeSet)  # ips - excluded
+    gateway: IPAddress | None = None
 
 
 @dataclass(frozen=True)

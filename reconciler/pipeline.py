@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Mapping
 
 from . import model, render as rendering
 from .errors import SpecInvalid
 from .loader import SourceMap, load_spec
 from .schema import schema_errors
-from .validate import validate
+from .validate import validate_and_parse
 
 
 @dataclass(frozen=True)
 class ValidSpec:
     spec: model.NetworkSpec
     sources: SourceMap
+    addresses: Mapping[tuple[str, str], model.Addresses]  # parsed by the validator, written out by render
 
 
 def load_and_validate(path: str | os.PathLike) -> ValidSpec:
@@ -29,14 +31,14 @@ def load_and_validate(path: str | os.PathLike) -> ValidSpec:
     if errors:
         raise SpecInvalid(errors)
     spec = model.build(loaded.data)
-    errors = validate(spec, loaded.sources)
+    errors, addresses = validate_and_parse(spec, loaded.sources)
     if errors:
         raise SpecInvalid(errors)
-    return ValidSpec(spec, loaded.sources)
+    return ValidSpec(spec, loaded.sources, addresses)
 
 
 def render_valid(valid: ValidSpec) -> list[dict]:
-    return rendering.render(valid.spec, valid.sources)
+    return rendering.render(valid.spec, valid.sources, valid.addresses)
 
 
 def render_path(path: str | os.PathLike) -> list[dict]:

@@ -31,6 +31,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from .model import Object
 from .render import MANAGED_BY, MANAGER, SOURCE_ANNOTATION, SPEC_LABEL, object_sort_key
 
 FIELD_MANAGER = "spiderpool-gitops"  # CRDs, finalizer releases, and (before issue 8) every object's applies
@@ -47,7 +48,6 @@ def our_managers(spec_name: str) -> frozenset[str]:
     before per-spec managers (migrated on the next write, see apply._migrate_manager)."""
     return frozenset({field_manager(spec_name), FIELD_MANAGER})
 
-Object = dict[str, Any]
 ACTIONS = ("create", "update", "drift", "delete", "unchanged", "conflict", "rejected", "orphan")
 DIGEST_ANNOTATION = "gitops.spidernet.io/applied-digest"
 # Written with every object, never a reason to write one: a comment added above a pool

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any
+from typing import Any, Mapping
 
 from cni import ipranges
 from cni.allocation.retirement import FINALIZER as IP_RELEASE_FINALIZER
@@ -27,7 +27,7 @@ from cni.config import coordinator_entry, ipam_section
 from coordinator.config import POD_CIDRS_ANNOTATION, SERVICE_CIDRS_ANNOTATION
 
 from .loader import SourceMap
-from .model import IPPool, Network, NetworkSpec, Route, Subnet, Zone
+from .model import DEFAULT_NETWORK_NAMESPACE, Addresses, IPPool, Object, Network, NetworkSpec, Route, Subnet, Zone
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "spiderpool-gitops"
@@ -40,16 +40,16 @@ KIND_ORDER = ("SpiderSubnet", "SpiderIPPool", "SpiderReservedIP", "SpiderCoordin
               "NetworkAttachmentDefinition", "IPPool")
 CALICO_DEFAULT_BLOCK = {4: 26, 6: 122}
 
-Object = dict[str, Any]
 
 
-def render(spec: NetworkSpec, sources: SourceMap) -> list[Object]:
+def render(spec: NetworkSpec, sources: SourceMap, addresses: Mapping[tuple[str, str], Addresses]) -> list[Object]:
+    """The objects of a valid spec; `addresses` are its subnets' and pools' as the validator parsed them."""
     out: list[Object] = []
     meta = _Meta(spec, sources)
     subnets = {s.subnet: s for s in spec.subnets}
     zones = {z.name: z for z in spec.zones}
-    out += [_subnet(s, meta) for s in spec.subnets]
-    out += [_ippool(p, subnets.get(p.subnet), zones, meta) for p in spec.ippools]
+    out += [_subnet(s, addresses[("subnet", s.name)], meta) for s in spec.subnets]
+    out += [_ippool(p, addresses, subnets.get(p.subnet), zones, meta) for p in spec.ippools]
     out += [_reserved(r.name, r.ips, r.path, meta) for r in spec.reserved_ips]
     if spec.coordinator is not None:
         out.append(_coordinator(spec, meta))
@@ -82,32 +82,34 @@ class _Meta:
         return meta
 
 
-def _addresses(item: Subnet | IPPool, gateway: str | None, routes: tuple[Route, ...]) -> Object:
-    network = ipranges.parse_cidr(item.subnet)
+def _addresses(item: Subnet | IPPool, parsed: Addresses, gateway: Any, routes: tuple[Route, ...]) -> Object:
+    network = parsed.network
     spec: Object = {"ipVersion": network.version, "subnet": str(network)}
-    spec["ips"] = _compact(item.ips, network.version)
+    spec["ips"] = ipranges.compact(parsed.ips, network.version)
     if item.exclude_ips:
-        spec["excludeIPs"] = _compact(item.exclude_ips, network.version)
-    if gateway:
-        spec["gateway"] = str(ipranges.parse_ip(gateway))
+        spec["excludeIPs"] = ipranges.compact(parsed.excluded, network.version)
+    if gateway is not None:
+        spec["gateway"] = str(gateway)
     if routes:
         spec["routes"] = [{"dst": r.dst, "gw": r.gw} for r in routes]
     return spec
 
 
-def _subnet(subnet: Subnet, meta: _Meta) -> Object:
+def _subnet(subnet: Subnet, parsed: Addresses, meta: _Meta) -> Object:
     return {
         "apiVersion": SPIDER_API, "kind": "SpiderSubnet",
         "metadata": meta(subnet.name, subnet.path, labels={"ipam.spidernet.io/subnet-cidr": ipranges.cidr_label(subnet.subnet)},
                          finalizers=[IP_RELEASE_FINALIZER]),
-        "spec": _addresses(subnet, subnet.gateway, subnet.routes),
+        "spec": _addresses(subnet, parsed, parsed.gateway, subnet.routes),
     }
 
 
-def _ippool(pool: IPPool, subnet: Subnet | None, zones: dict[str, Zone], meta: _Meta) -> Object:
-    gateway = pool.gateway or (subnet.gateway if subnet else None)
+def _ippool(pool: IPPool, addresses: Mapping[tuple[str, str], Addresses], subnet: Subnet | None,
+            zones: dict[str, Zone], meta: _Meta) -> Object:
+    parsed = addresses[("pool", pool.name)]
+    gateway = parsed.gateway if pool.gateway else (addresses[("subnet", subnet.name)].gateway if subnet else None)
     routes = pool.routes or (subnet.routes if subnet else ())
-    spec = _addresses(pool, gateway, routes)
+    spec = _addresses(pool, parsed, gateway, routes)
     if pool.zones:
         spec["nodeAffinity"] = zone_affinity([zones[z] for z in pool.zones])
     if pool.node_names:
@@ -119,7 +121,7 @@ def _ippool(pool: IPPool, subnet: Subnet | None, zones: dict[str, Zone], meta: _
     if pool.pod_selector:
         spec["podAffinity"] = copy.deepcopy(pool.pod_selector)
     if pool.networks:
-        spec["multusName"] = [r if "/" in r else f"kube-system/{r}" for r in pool.networks]
+        spec["multusName"] = [r if "/" in r else f"{DEFAULT_NETWORK_NAMESPACE}/{r}" for r in pool.networks]
     spec["default"] = pool.default
     spec["disable"] = pool.disable
     labels = {"ipam.spidernet.io/ippool-cidr": ipranges.cidr_label(pool.subnet)}

@@ -5,10 +5,9 @@ Returns strings and plain dicts; the CLI prints them.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any
-
-Object = dict[str, Any]
+from . import tables
+from .model import Object
+from .tables import age
 
 
 def _condition(sync: Object, type_: str) -> Object:
@@ -17,20 +16,6 @@ def _condition(sync: Object, type_: str) -> Object:
 
 def ready(sync: Object) -> bool:
     return _condition(sync, "Ready").get("status") == "True"
-
-
-def _age(stamp: str | None) -> str:
-    if not stamp:
-        return "-"
-    try:
-        then = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return "-"
-    seconds = max(0, int((datetime.now(timezone.utc) - then).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def _short(revision: str | None) -> str:
@@ -55,11 +40,6 @@ def summary(sync: Object) -> Object:
     }
 
 
-def _columns(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "".join("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n" for r in rows)
-
-
 def table(syncs: list[Object]) -> str:
     if not syncs:
         return "No NetworkSync found: no spec has been applied to this cluster yet.\n"
@@ -67,8 +47,8 @@ def table(syncs: list[Object]) -> str:
     for sync in sorted(syncs, key=lambda s: s["metadata"]["name"]):
         s = summary(sync)
         rows.append([s["name"], s["ready"], s["reason"] or "-", _short(s["revision"]), str(s["objects"]),
-                     str(len(s["drift"])), _age(s["lastApply"]), (s["message"] or "")[:60]])
-    return _columns(rows)
+                     str(len(s["drift"])), age(s["lastApply"]), (s["message"] or "")[:60]])
+    return tables.table(rows[0], rows[1:])
 
 
 def details(sync: Object) -> str:
@@ -76,7 +56,7 @@ def details(sync: Object) -> str:
     status = sync.get("status") or {}
     lines = [f"NetworkSpec:  {s['name']}", f"Ready:        {s['ready']} ({s['reason']}) {s['message']}",
              f"Revision:     {s['revision'] or '-'}", f"Objects:      {s['objects']}",
-             f"Last apply:   {(status.get('lastApply') or {}).get('result', '-')} {_age(s['lastApply'])} ago"]
+             f"Last apply:   {(status.get('lastApply') or {}).get('result', '-')} {age(s['lastApply'])} ago"]
     if s["drift"]:
         lines += ["", "Drift (changed in the cluster, not in the spec):"]
         for d in s["drift"]:
@@ -94,5 +74,5 @@ def details(sync: Object) -> str:
         for h in s["history"]:
             counts = ", ".join(f"{n} {a}" for a, n in sorted((h.get("counts") or {}).items()))
             rows.append([_short(h.get("revision")), h.get("result", "-"), h.get("finishedAt", "-"), counts])
-        lines += ["  " + line for line in _columns(rows).splitlines()]
+        lines += ["  " + line for line in tables.table(rows[0], rows[1:]).splitlines()]
     return "\n".join(lines) + "\n"

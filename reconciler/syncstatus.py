@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .apply import ApplyResult
+from .model import Object
 from .plan import MISSING
 from .render import MANAGED_BY, MANAGER, SPEC_LABEL
 
@@ -22,7 +23,6 @@ KIND = "NetworkSync"
 HISTORY = 5
 MAX_RESULTS = 1000  # keep the object well under etcd's size limit on huge specs
 
-Object = dict[str, Any]
 
 
 def now() -> str:

@@ -26,7 +26,7 @@ from cni import ipranges
 
 from .errors import SpecError
 from .loader import SourceMap
-from .model import IPPool, Network, NetworkSpec, Route, Subnet
+from .model import DEFAULT_NETWORK_NAMESPACE, Addresses, IPPool, Network, NetworkSpec, Route, Subnet
 from .render import mergeable_zones
 from .yamlsource import Path
 
@@ -51,18 +51,11 @@ CALICO_BLOCK_SIZES = {4: (20, 32), 6: (116, 128)}
 
 
 @dataclass
-class _Parsed:
-    """A subnet or pool with its addresses parsed (None where they did not parse)."""
-
-    network: IPNetwork | None
-    usable: ipranges.RangeSet = field(default_factory=ipranges.RangeSet)  # ips - excludeIPs
-
-
-@dataclass
 class _Checker:
     spec: NetworkSpec
     sources: SourceMap
     errors: list[SpecError] = field(default_factory=list)
+    parsed: dict[tuple[str, str], Addresses] = field(default_factory=dict)  # ("subnet"|"pool", name) -> addresses
 
     def error(self, path: Path, message: str, *, key: bool = False) -> None:
         self.errors.append(self.sources.error(path, message, key=key))
@@ -117,24 +110,26 @@ class _Checker:
                 parsed.append(item)
         return ipranges.to_set(parsed)
 
-    def addresses(self, item: Subnet | IPPool) -> _Parsed:
+    def addresses(self, item: Subnet | IPPool) -> Addresses:
         network = self.cidr(item.path + ("subnet",), item.subnet)
         if network is not None:
             self.family_enabled(item.path + ("subnet",), network.version)
         ips = self.ranges(item.path + ("ips",), item.ips, network)
         excluded = self.ranges(item.path + ("excludeIPs",), item.exclude_ips, network)
-        parsed = _Parsed(network, ips - excluded)
+        parsed = Addresses(network, ips, excluded, ips - excluded)
         self.gateway(item, parsed)
         self.routes(item.path + ("routes",), item.routes, network)
+        self.parsed[("subnet" if isinstance(item, Subnet) else "pool", item.name)] = parsed
         return parsed
 
-    def gateway(self, item: Subnet | IPPool, parsed: _Parsed) -> None:
+    def gateway(self, item: Subnet | IPPool, parsed: Addresses) -> None:
         if item.gateway is None or parsed.network is None:
             return
         path = item.path + ("gateway",)
         gateway = self.ip(path, item.gateway)
         if gateway is None:
             return
+        parsed.gateway = gateway
         if gateway not in parsed.network:
             self.error(path, f"gateway {gateway} is not inside the subnet {parsed.network}")
         elif gateway in parsed.usable:
@@ -171,6 +166,12 @@ def _label_value_name(check: _Checker, path: Path, value: str, label: str) -> No
 
 def validate(spec: NetworkSpec, sources: SourceMap) -> list[SpecError]:
     """All semantic errors of a schema-valid spec (empty when it is valid)."""
+    return validate_and_parse(spec, sources)[0]
+
+
+def validate_and_parse(spec: NetworkSpec, sources: SourceMap
+                       ) -> tuple[list[SpecError], dict[tuple[str, str], Addresses]]:
+    """(all semantic errors, every subnet's and pool's addresses as parsed for the checks: render's input)."""
     check = _Checker(spec, sources)
     check.name(("metadata", "name"), spec.name)
     _label_value_name(check, ("metadata", "name"), spec.name, "gitops.spidernet.io/spec")
@@ -182,7 +183,7 @@ def validate(spec: NetworkSpec, sources: SourceMap) -> list[SpecError]:
     _networks(check, pools)
     if spec.coordinator is not None:
         _coordinator(check, spec.coordinator.path, spec.coordinator.values)
-    return check.errors
+    return check.errors, check.parsed
 
 
 def _cluster(check: _Checker) -> None:
@@ -194,9 +195,9 @@ def _cluster(check: _Checker) -> None:
                 check.family_enabled(("spec", "cluster", key, i), network.version)
 
 
-def _subnets(check: _Checker) -> dict[str, tuple[Subnet, _Parsed]]:
+def _subnets(check: _Checker) -> dict[str, tuple[Subnet, Addresses]]:
     """Declared subnets by CIDR text, for pools to be checked against."""
-    by_cidr: dict[str, tuple[Subnet, _Parsed]] = {}
+    by_cidr: dict[str, tuple[Subnet, Addresses]] = {}
     spans = []
     for subnet in check.spec.subnets:
         check.name(subnet.path + ("name",), subnet.name)
@@ -236,8 +237,8 @@ def _calico(check: _Checker, subnet: Subnet, network: IPNetwork) -> None:
         check.error(path + ("blockSize",), f"blockSize {size} is larger than the subnet {network}")
 
 
-def _pools(check: _Checker, subnets: dict[str, tuple[Subnet, _Parsed]]) -> dict[str, tuple[IPPool, _Parsed]]:
-    pools: dict[str, tuple[IPPool, _Parsed]] = {}
+def _pools(check: _Checker, subnets: dict[str, tuple[Subnet, Addresses]]) -> dict[str, tuple[IPPool, Addresses]]:
+    pools: dict[str, tuple[IPPool, Addresses]] = {}
     shares, cidr_spans = [], []
     for pool in check.spec.ippools:
         check.name(pool.path + ("name",), pool.name)
@@ -280,8 +281,8 @@ def _pools(check: _Checker, subnets: dict[str, tuple[Subnet, _Parsed]]) -> dict[
     return pools
 
 
-def _inside_declared_subnet(check: _Checker, pool: IPPool, parsed: _Parsed,
-                            subnets: dict[str, tuple[Subnet, _Parsed]]) -> None:
+def _inside_declared_subnet(check: _Checker, pool: IPPool, parsed: Addresses,
+                            subnets: dict[str, tuple[Subnet, Addresses]]) -> None:
     declared = subnets.get(str(parsed.network))
     if declared is None:
         for subnet, sub in subnets.values():
@@ -354,10 +355,10 @@ def _zones(check: _Checker) -> None:
 
 
 def _network_ref(ref: str) -> str:
-    return ref if "/" in ref else f"kube-system/{ref}"
+    return ref if "/" in ref else f"{DEFAULT_NETWORK_NAMESPACE}/{ref}"
 
 
-def _networks(check: _Checker, pools: dict[str, tuple[IPPool, _Parsed]]) -> None:
+def _networks(check: _Checker, pools: dict[str, tuple[IPPool, Addresses]]) -> None:
     for network in check.spec.networks:
         check.name(network.path + ("name",), network.name)
         check.name(network.path + ("namespace",), network.namespace, label=True)
@@ -394,7 +395,7 @@ def _network_fields(check: _Checker, network: Network) -> None:
 
 
 def _network_pool(check: _Checker, network: Network, path: Path, name: str, version: int,
-                  pools: dict[str, tuple[IPPool, _Parsed]]) -> None:
+                  pools: dict[str, tuple[IPPool, Addresses]]) -> None:
     if name not in pools:
         check.error(path, f"pool {name!r} is not defined in spec.ippools")
         return

@@ -7,28 +7,43 @@ Where things are:
 - `reuse`       where a pod gets back an address it already has (idempotent ADD, StatefulSet)
 - `engine`      `allocate` (ADD) and `release` (DEL): dual-stack all-or-nothing, the Decision
 - `result`      addresses, gateway and routes per interface; the SpiderEndpoint status
-- `records`     `status.allocatedIPs` read and written (`render_status`)
+- `records`     `status.allocatedIPs` read and written
+- `transition`  a pool after a change: `render_status`, and the group commit's `apply_change`/`diff`
 - `retirement`  WHEN A POOL OR SUBNET MAY GO: the `gitops.spidernet.io/ip-release` finalizer's rules
-- `gc`, `audit` leaked records for the garbage collector; findings for `spiderpool ipam check`
+- `gc`, `auditor` leaked records for the garbage collector; findings for `spiderpool ipam check`
 - `model`, `workload`, `snapshot`, `annotations`, `multus`, `selectors`: typed inputs
-- `errors`      the exception tree
+- `errors`      the exception tree; `names`: SYSTEM_NAMESPACE
 """
 
-from .audit import Finding, audit
-from .engine import Decision, Release, allocate, release
-from .errors import (AllocationError, AnnotationError, DeadPodError, ExhaustedError, NoPoolError,
-                     StaleSnapshotError, UnavailableIPError)
-from .gc import GcPlan, Leak, find_leaks
-from .model import Pool, PoolNames, ReservedIPs
-from .records import PoolChange, Record, render_status
-from .result import Address, EndpointChange, NicResult, Route
-from .snapshot import Request, Snapshot
-from .workload import Endpoint, NamespaceInfo, NodeInfo, PodInfo, StatefulSetInfo
+from importlib import import_module
 
-__all__ = [
-    "Address", "AllocationError", "AnnotationError", "DeadPodError", "Decision", "Endpoint", "EndpointChange",
-    "ExhaustedError", "Finding", "GcPlan", "Leak", "NamespaceInfo", "NicResult", "NoPoolError", "NodeInfo",
-    "PodInfo", "Pool", "PoolChange", "PoolNames", "Record", "Release", "Request", "ReservedIPs", "Route",
-    "Snapshot", "StaleSnapshotError", "StatefulSetInfo", "UnavailableIPError", "allocate", "audit",
-    "find_leaks", "release", "render_status",
-]
+# name -> the module that defines it. Loaded on first use (PEP 562), so that a process that needs
+# one value of the engine (the reconciler's SYSTEM_NAMESPACE) does not load all of it. No name may
+# be a submodule's: importing that submodule would bind the module to it (a test checks).
+_EXPORTS = {
+    **dict.fromkeys(("Finding", "audit"), "auditor"),
+    **dict.fromkeys(("Decision", "Release", "allocate", "release"), "engine"),
+    **dict.fromkeys(("AllocationError", "AnnotationError", "DeadPodError", "ExhaustedError", "NoPoolError",
+                     "StaleSnapshotError", "UnavailableIPError"), "errors"),
+    **dict.fromkeys(("GcPlan", "Leak", "find_leaks"), "gc"),
+    **dict.fromkeys(("Pool", "PoolNames", "ReservedIPs"), "model"),
+    **dict.fromkeys(("PoolChange", "Record"), "records"),
+    **dict.fromkeys(("Address", "EndpointChange", "NicResult", "Route"), "result"),
+    **dict.fromkeys(("SYSTEM_NAMESPACE",), "names"),
+    **dict.fromkeys(("Request", "Snapshot"), "snapshot"),
+    **dict.fromkeys(("render_status",), "transition"),
+    **dict.fromkeys(("Endpoint", "NamespaceInfo", "NodeInfo", "PodInfo", "StatefulSetInfo"), "workload"),
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -31,7 +31,7 @@ STALE = "stale snapshot"
 
 class AllocationError(Exception):
     category = "internal"
-    cni_code = 999
+    cni_code = 999  # CNI "internal" (cni.pluginwire.INTERNAL); the pure engine imports no protocol
 
     @property
     def cni_message(self) -> str:

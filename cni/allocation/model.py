@@ -23,6 +23,15 @@ from .records import Record
 
 
 @dataclass(frozen=True)
+class PoolIndexes:
+    """A pool's derived indexes, when the caller already has them (see `Pool.with_records`)."""
+
+    allocated: RangeSet
+    by_uid: Mapping[str, tuple[Record, ...]]
+    by_pod: Mapping[str, tuple[Record, ...]]
+
+
+@dataclass(frozen=True)
 class PoolNames:
     """Pool names or wildcard patterns per family, in the user's order."""
 
@@ -100,6 +109,15 @@ class Pool:
         return replace(self, records=decoded.records, cursor=decoded.cursor, resource_version=resource_version,
                        status_allocated_count=status.get("allocatedIPCount"),
                        status_total_count=status.get("totalIPCount"), duplicate_keys=decoded.duplicates)
+
+    def with_records(self, records: Mapping[int, Record], *, cursor: int | None,
+                     indexes: PoolIndexes | None = None) -> "Pool":
+        """This pool holding `records`; `indexes`, when given, must equal what the properties below would
+        compute for them (they are kept instead of rebuilt: O(change) rather than O(records))."""
+        after = replace(self, records=records, cursor=cursor)
+        if indexes is not None:  # prime the cached properties of the new instance
+            after.__dict__.update(allocated=indexes.allocated, by_uid=indexes.by_uid, by_pod=indexes.by_pod)
+        return after
 
     @cached_property
     def allocated(self) -> RangeSet:

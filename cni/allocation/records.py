@@ -12,22 +12,17 @@ ignores (unknown JSON fields are skipped by Go's encoding/json):
   and a status update cannot touch metadata, so the cursor rides on a record. An
   empty pool has no record to carry it and starts again at its first address.
 
-`render_status` turns a `PoolChange` into the new status body; keys are written
-in Go's order (map keys sorted as strings, compact separators).
+`encode` writes them in Go's order (map keys sorted as strings, compact
+separators); `transition.render_status` turns a `PoolChange` into the new status.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 from cni.ipranges import address_key
-
-from .errors import StaleSnapshotError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .model import Pool
 
 CURSOR_KEY = "poolCursor"
 
@@ -131,38 +126,3 @@ def encode(records: Iterable[Record], cursor: str | None) -> str:
         lowest = min(ordered, key=lambda r: address_key(r.ip)[1])
         body[lowest.ip][CURSOR_KEY] = cursor
     return json.dumps(body, separators=(",", ":"))
-
-
-def changed_records(pool: "Pool", change: PoolChange) -> dict[int, Any]:
-    """The pool's records (address -> Record) after `change`.
-
-    Removing a record that is already gone is a no-op (DEL is idempotent); adding an
-    IP held by someone else, or a change decided on another version of the pool,
-    raises StaleSnapshotError.
-    """
-    if change.pool != pool.name or change.resource_version != pool.resource_version:
-        raise StaleSnapshotError(
-            f"change for {change.pool}@{change.resource_version} applied to {pool.name}@{pool.resource_version}")
-    records = dict(pool.records)
-    for record in change.remove:
-        value = address_key(record.ip)[1]
-        if value in records and records[value].uid == record.uid:
-            del records[value]
-    for record in change.add:
-        value = address_key(record.ip)[1]
-        if value in records and records[value].uid != record.uid:
-            raise StaleSnapshotError(f"{record.ip} in pool {pool.name} is already held by {records[value].pod}")
-        records[value] = record
-    return records
-
-
-def render_status(pool: "Pool", change: PoolChange) -> dict[str, Any]:
-    """The pool's new `status` after `change`, for a PUT guarded by `change.resource_version`.
-
-    Removing a record that is already gone is a no-op (DEL is idempotent); adding an
-    IP held by someone else means the change was decided on another snapshot.
-    """
-    records = changed_records(pool, change)
-    cursor = change.cursor if change.cursor is not None else pool.cursor_ip
-    return {"allocatedIPs": encode(records.values(), cursor), "allocatedIPCount": len(records),
-            "totalIPCount": pool.usable.size}

@@ -14,11 +14,11 @@ from cni.ipranges import parse_ip
 
 from .errors import UnavailableIPError
 from .model import Pool, PoolNames, ReservedIPs
+from .names import SYSTEM_NAMESPACE
 from .records import Record
 from .workload import Endpoint, NamespaceInfo, NodeInfo, PodInfo, StatefulSetInfo
 
 DEFAULT_NIC = "eth0"
-SYSTEM_NAMESPACE = "kube-system"
 
 
 @dataclass(frozen=True)

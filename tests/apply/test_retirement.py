@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from cni import kube as k8s
-from cni.agent.ipgc import IpGc
+from agent import kube as k8s
+from agent.ipgc import IpGc
 from cni.allocation.retirement import FINALIZER
 from tests.conftest import EXAMPLES
 from tests.kubeapi.fixtures import api_client_for

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from cni.agent.server import CoordinatorBody
+from agent.coordinator import SpiderCoordinators
+from agent.server import Routes
 from coordinator.service import CoordinatorService
 
 SYNCED = {"metadata": {"name": "default"}, "spec": {"mode": "auto"},
@@ -30,7 +31,7 @@ def body(command="ADD", **conf):
 
 
 def service(coordinator=SYNCED):
-    return CoordinatorService(kube=Kube(coordinator), pod_of=lambda b: None)
+    return CoordinatorService(spider_coordinator=SpiderCoordinators(Kube(coordinator)), pod_of=lambda b: None)
 
 
 def test_disabled_answers_prev_result_unchanged_in_the_confs_version():
@@ -63,11 +64,13 @@ def test_spider_coordinator_is_fetched_once_per_ttl():
     svc = service()
     for _ in range(3):
         svc.handle(body(mode="disabled", prevResult=PREV))
-    assert svc.kube.gets == 1
+    assert svc.spider_coordinator.kube.gets == 1
 
 
-def test_the_agent_server_marks_coordinator_bodies_apart_from_cni_ones():
-    assert isinstance(CoordinatorBody({"command": "ADD"}), dict)
+def test_the_agent_server_routes_coordinator_bodies_apart_from_cni_ones():
+    cni, coordinator = (lambda body: {"exitCode": 0, "stdout": ""}), (lambda body: {"exitCode": 0, "stdout": ""})
+    routes = Routes(cni=cni, coordinator=coordinator, ready=lambda: [], metrics=lambda: "")
+    assert routes.post("/v1/coordinator") is coordinator and routes.post("/v1/cni") is cni
 
 
 def test_only_a_process_namespace_is_accepted_as_the_host_side():
@@ -78,7 +81,7 @@ def test_only_a_process_namespace_is_accepted_as_the_host_side():
 # -- detectIPConflict / detectGateway / announce, the probes stubbed --------------------------------
 
 class Probes:
-    """cni.probes' surface, answering as told and recording the calls."""
+    """coordinator.probes' surface, answering as told and recording the calls."""
     ProbeError = Exception
 
     def __init__(self, *, conflict=None, gateway_up=True):
@@ -119,7 +122,7 @@ def probed(monkeypatch, probes, *, owner_kind="Deployment"):
     monkeypatch.setattr(module, "plan_add", lambda cfg, **kw: type("Plan", (), {"ops": []})())
     pod = PodInfo("default", "web-0", "uid-1", owner_kind=owner_kind, owner_name="web")
     released, reporter = [], Reporter()
-    svc = CoordinatorService(kube=Kube(SYNCED), pod_of=lambda b: pod, release=lambda p, nic: released.append((p, nic)),
+    svc = CoordinatorService(spider_coordinator=SpiderCoordinators(Kube(SYNCED)), pod_of=lambda b: pod, release=lambda p, nic: released.append((p, nic)),
                              nodereport=reporter, probes=probes)
     return svc, released, reporter
 

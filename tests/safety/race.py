@@ -1,7 +1,7 @@
 """Race drivers for the safety stress tests (issue 8), independent of which API server runs.
 
 Everything here talks to a cluster through a kubeconfig only — the reconciler in-process,
-a real node agent (threads) on a unix socket, `cni.kube` for reads — so the same trials
+a real node agent (threads) on a unix socket, `agent.kube` for reads — so the same trials
 run against the project's test API server (which can also slow its writes down) and
 against a real kube-apiserver. The race windows are forced in-process, by hooking the
 reconciler's own calls (`Window`), so they do not depend on the server either.
@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Callable
 from unittest import mock
 
-from cni import kube as k8s
-from cni.agent.client import AgentClient, netconf
-from cni.agent.main import Agent
-from cni.agent.service import AgentSettings
+from agent import kube as k8s
+from agent.client import AgentClient, netconf
+from agent.main import Agent
+from agent.service import AgentSettings
 from reconciler import apply as applying
 from reconciler.apply import ApplyOptions, ApplyRefused
 from reconciler.kube import Cluster, RetryPolicy, connect

@@ -36,3 +36,9 @@ def test_nothing_in_the_engine_reads_the_clock():
     for path in sorted(PACKAGE.glob("*.py")):
         text = path.read_text()
         assert ".now(" not in text and "utcnow" not in text and "today(" not in text, path.name
+
+
+def test_no_name_the_engine_exports_is_also_a_module_of_it():
+    """The package loads its exports on first use; a submodule of the same name would shadow one."""
+    modules = {path.stem for path in PACKAGE.glob("*.py")}
+    assert not modules & set(cni.allocation.__all__)
