@@ -2,11 +2,13 @@
 
 Creating a CRD on the real server makes its resources appear in discovery and under
 `/apis/<group>/<version>/...` once the `Established` condition is True; deleting it removes
-them. Here registration is synchronous: the CRD is stored with `NamesAccepted` and
-`Established` True, `acceptedNames` and `storedVersions`, and every served version becomes a
-`ResourceType` carrying its schema, printer columns, selectable fields and status subresource.
-A CRD whose names collide with served ones is stored with `NamesAccepted` False and serves
-nothing, as upstream.
+them. Here it happens within the create request, in two writes as upstream's answer shows:
+the CRD is stored without conditions (the create answer), then its status is written as the
+naming and establishing controllers write it (`NamesAccepted`, `Established`, `acceptedNames`,
+`storedVersions`, managed by "kube-apiserver" on `/status`), and every served version becomes
+a `ResourceType` carrying its schema, printer columns, selectable fields and status
+subresource. A CRD whose names collide with another's is `NamesAccepted` False with the
+clashing name's reason and serves nothing, as upstream.
 """
 
 from __future__ import annotations
