@@ -28,10 +28,11 @@ NAMESPACED_TEST_KINDS = (
 )
 # API groups whose every object wipe() deletes (finalizers dropped first).
 TEST_GROUPS = ("spiderpool.spidernet.io", "gitops.spidernet.io", "k8s.cni.cncf.io",
-               "crd.projectcalico.org", "projectcalico.org")
+               "crd.projectcalico.org", "projectcalico.org", "example.com")
 KEEP_CLUSTER_OBJECTS = {
     "serviceaccounts": {"default"},
-    "configmaps": {"kube-root-ca.crt"},
+    "configmaps": {"kube-root-ca.crt", "extension-apiserver-authentication",
+                   "kube-apiserver-legacy-service-account-token-tracking"},
 }
 
 
@@ -80,6 +81,20 @@ class RealCluster:
 
     def write_kubeconfig(self, path: str | Path, *, namespace: str = "default") -> Path:
         return self.cp.write_kubeconfig(path, namespace=namespace)
+
+    def client_ssl_context(self):
+        """TLS for raw HTTP requests made as the kubeconfig's user (what the product and the
+        tests' own API clients are, so `stats` counts them) rather than as the helpers' user."""
+        import ssl
+
+        from . import pki
+
+        if getattr(self, "_client_ssl", None) is None:
+            ctx = ssl.create_default_context(cafile=str(self.cp.pki.ca_cert))
+            cert, key = self.cp.pki.clients[pki.ADMIN]
+            ctx.load_cert_chain(str(cert), str(key))
+            self._client_ssl = ctx
+        return self._client_ssl
 
     # -- discovery -------------------------------------------------------------------------------
 
@@ -193,9 +208,12 @@ class RealCluster:
 
     # -- reset ----------------------------------------------------------------------------------
 
-    def wipe(self) -> None:
+    def wipe(self, *, crds: bool = False) -> None:
         """Delete what tests create: custom objects of the test groups, namespaced objects of the
-        usual kinds, namespaces other than the system ones, and nodes. CRDs stay installed."""
+        usual kinds, namespaces other than the system ones, and nodes. CRDs stay installed unless
+        `crds`, which deletes every CRD and waits until each is gone."""
+        if crds:
+            self._delete_crds()
         self._discover()
         for key, (prefix, namespaced, _) in list(self._resources.items()):
             if ":" in key or "." not in key or key.split(".", 1)[1] not in TEST_GROUPS:
@@ -210,6 +228,18 @@ class RealCluster:
                 self._delete_namespace(name)
         for node in self.list("nodes"):
             self._force_delete("nodes", node)
+
+    def _delete_crds(self) -> None:
+        resource = "customresourcedefinitions.apiextensions.k8s.io"
+        names = [crd["metadata"]["name"] for crd in self.list(resource)]
+        for name in names:
+            self.delete(resource, name)
+        deadline = time.monotonic() + 60
+        while names and time.monotonic() < deadline:
+            names = [n for n in names if self.get(resource, n) is not None]
+            time.sleep(0.05)
+        self._resources.clear()
+        self._kinds.clear()
 
     def _delete_all(self, resource: str) -> None:
         for obj in self.list(resource):

@@ -191,7 +191,8 @@ class API:
     def _selectors(self, rt: ResourceType, request: Request) -> tuple[list, list]:
         try:
             labels = parse_label_selector(request.param("labelSelector"))
-            fields = parse_field_selector(request.param("fieldSelector"), rt.selectable_fields())
+            fields = parse_field_selector(request.param("fieldSelector"), rt.selectable_fields(),
+                                          default_conversion=rt.default_field_conversion)
         except ValueError as exc:
             raise errors.bad_request(str(exc)) from None
         return labels, fields

@@ -2,18 +2,21 @@
 
 Creating a CRD on the real server makes its resources appear in discovery and under
 `/apis/<group>/<version>/...` once the `Established` condition is True; deleting it removes
-them. Here registration is synchronous: the CRD is stored with `NamesAccepted` and
-`Established` True, `acceptedNames` and `storedVersions`, and every served version becomes a
-`ResourceType` carrying its schema, printer columns, selectable fields and status subresource.
-A CRD whose names collide with served ones is stored with `NamesAccepted` False and serves
-nothing, as upstream.
+them. Here it happens within the create request, in two writes as upstream's answer shows:
+the CRD is stored without conditions (the create answer), then its status is written as the
+naming and establishing controllers write it (`NamesAccepted`, `Established`, `acceptedNames`,
+`storedVersions`, managed by "kube-apiserver" on `/status`), and every served version becomes
+a `ResourceType` carrying its schema, printer columns, selectable fields and status
+subresource. A CRD whose names collide with another's is `NamesAccepted` False with the
+clashing name's reason and serves nothing, as upstream.
 """
 
 from __future__ import annotations
 
+import json
 import re
 
-from .errors import FieldError
+from .errors import FieldError, GoText
 from .registry import Registry, ResourceType, version_priority
 
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -52,14 +55,26 @@ def validate_crd(crd: dict) -> list[FieldError]:
     return errs
 
 
+def _go_versions(versions: list) -> GoText:
+    """spec.versions as kube-apiserver prints it in this error: its internal Go structs, in which
+    a schema, subresources and columns shared by every version have moved to spec level (null)."""
+    def one(v: dict) -> dict:
+        return {"Name": v.get("name", ""), "Served": bool(v.get("served", False)),
+                "Storage": bool(v.get("storage", False)), "Deprecated": bool(v.get("deprecated", False)),
+                "DeprecationWarning": v.get("deprecationWarning"), "Schema": None, "Subresources": None,
+                "AdditionalPrinterColumns": None, "SelectableFields": None}
+    return GoText(json.dumps([one(v) for v in versions], separators=(",", ":")))
+
+
 def _validate_versions(versions: object) -> list[FieldError]:
     if not isinstance(versions, list) or not versions:
         return [FieldError("spec.versions", "Invalid", "must have exactly one version marked as storage version",
                            versions if isinstance(versions, list) else None)]
     errs = []
-    if sum(1 for v in versions if v.get("storage")) != 1:
+    storage = sum(1 for v in versions if v.get("storage"))
+    if storage != 1:
         errs.append(FieldError("spec.versions", "Invalid", "must have exactly one version marked as storage version",
-                               [v.get("name") for v in versions]))
+                               _go_versions(versions)))
     for i, version in enumerate(versions):
         if not version.get("name"):
             errs.append(FieldError(f"spec.versions[{i}].name", "Required"))
@@ -72,6 +87,9 @@ def _validate_versions(versions: object) -> list[FieldError]:
                                    "must be object at the root", schema.get("type")))
         else:
             errs.extend(_forbidden_in_schema(schema, "spec.validation.openAPIV3Schema"))
+    if storage == 0:  # storedVersions start from the storage version: there is none
+        errs.append(FieldError("status.storedVersions", "Invalid", "must have at least one stored version",
+                               GoText("null")))
     return errs
 
 
@@ -124,37 +142,79 @@ def resource_types(crd: dict) -> list[ResourceType]:
     return out
 
 
-def establish(crd: dict, registry: Registry, now: str, *, register: bool = True) -> bool:
-    """Write the CRD's status and (unless a dry run) register its resources; False when its
-    names collide with served ones."""
-    spec, names = crd["spec"], names_of(crd)
-    wanted = {names["plural"], names["singular"], names["kind"], *(names.get("shortNames") or ())}
-    accepted = not registry.name_taken(spec["group"], wanted, crd["metadata"]["name"])
-    previous = {c["type"]: c for c in (crd.get("status") or {}).get("conditions") or []}
-    status = "True" if accepted else "False"
+def initial_status(crd: dict) -> dict:
+    """The status a CRD is created with: no conditions and no accepted names yet (kube-apiserver's
+    naming and establishing controllers fill them in a moment later), the storage version stored."""
+    storage = [v["name"] for v in crd["spec"].get("versions") or [] if v.get("storage")]
+    return {"conditions": None, "acceptedNames": {"plural": "", "kind": ""}, "storedVersions": storage}
 
-    def condition(kind: str, reason: str, message: str) -> dict:
+
+def establish(crd: dict, registry: Registry, now: str, *, register: bool = True) -> bool:
+    """Write the CRD's status as kube-apiserver's naming and establishing controllers do and
+    (unless a dry run) register its resources; False when it is not Established.
+
+    Each requested name is accepted unless another CRD of the group (or a built-in type) uses it;
+    the last clash found names the reason (PluralConflict, SingularConflict, ShortNamesConflict,
+    KindConflict, ListKindConflict) with the message `"<name>" is already in use`."""
+    spec, names = crd["spec"], names_of(crd)
+    old_status = crd.get("status") or {}
+    accepted_before = old_status.get("acceptedNames") or {}
+    resources, kinds = registry.names_in_group(spec["group"], crd["metadata"]["name"])
+    new_names = {k: v for k, v in accepted_before.items() if k != "categories"}
+    reason, message = "", ""
+
+    def fresh(requested: str, accepted: str, used: set) -> str:
+        return "" if requested == accepted or requested not in used else f'"{requested}" is already in use'
+
+    for key, pool, why in (("plural", resources, "PluralConflict"), ("singular", resources, "SingularConflict")):
+        error = fresh(names.get(key, ""), accepted_before.get(key, ""), pool)
+        if error:
+            reason, message = why, error
+        else:
+            new_names[key] = names.get(key, "")
+    wanted_short = list(names.get("shortNames") or [])
+    if wanted_short != list(accepted_before.get("shortNames") or []):
+        mine = set(accepted_before.get("shortNames") or [])
+        errors_ = [e for e in (fresh(n, "", resources) for n in wanted_short if n not in mine) if e]
+        if errors_:
+            reason = "ShortNamesConflict"
+            message = errors_[0] if len(errors_) == 1 else "[" + ", ".join(errors_) + "]"
+        else:
+            new_names["shortNames"] = wanted_short
+    for key, why in (("kind", "KindConflict"), ("listKind", "ListKindConflict")):
+        error = fresh(names.get(key, ""), accepted_before.get(key, ""), kinds)
+        if error:
+            reason, message = why, error
+        else:
+            new_names[key] = names.get(key, "")
+    if names.get("categories"):
+        new_names["categories"] = list(names["categories"])
+    new_names = {k: v for k, v in new_names.items() if v or k in ("plural", "kind")}
+    accepted = not reason
+    previous = {c["type"]: c for c in old_status.get("conditions") or []}
+
+    def condition(kind: str, status: str, why: str, text: str) -> dict:
         old = previous.get(kind)
         since = old["lastTransitionTime"] if old and old.get("status") == status else now
-        return {"type": kind, "status": status, "reason": reason, "message": message, "lastTransitionTime": since}
+        return {"type": kind, "status": status, "lastTransitionTime": since, "reason": why, "message": text}
 
-    stored = list((crd.get("status") or {}).get("storedVersions") or [])
+    names_accepted = condition("NamesAccepted", "True", "NoConflicts", "no conflicts found") if accepted \
+        else condition("NamesAccepted", "False", reason, message)
+    established = previous.get("Established")
+    if accepted and (established is None or established.get("status") != "True"):
+        established = condition("Established", "True", "InitialNamesAccepted", "the initial names have been accepted")
+    elif established is None:
+        established = condition("Established", "False", "NotAccepted", "not all names are accepted")
+    stored = list(old_status.get("storedVersions") or [])
     storage = next(v["name"] for v in spec["versions"] if v.get("storage"))
-    if accepted and storage not in stored:
+    if storage not in stored:
         stored.append(storage)
-    crd["status"] = {
-        "acceptedNames": names if accepted else {"kind": "", "plural": ""},
-        "conditions": [
-            condition("NamesAccepted", "NoConflicts" if accepted else "NameConflict",
-                      "no conflicts found" if accepted else "a resource with these names is already served"),
-            condition("Established", "InitialNamesAccepted" if accepted else "NotAccepted",
-                      "the initial names have been accepted" if accepted else "not all names are accepted"),
-        ],
-        "storedVersions": stored,
-    }
-    if accepted and register:
+    crd["status"] = {"conditions": [names_accepted, established], "acceptedNames": new_names,
+                     "storedVersions": stored}
+    serve = established["status"] == "True"
+    if serve and register:
         registry.register_crd(crd["metadata"]["name"], resource_types(crd))
-    return accepted
+    return serve
 
 
 def preferred(versions: list[str]) -> str:

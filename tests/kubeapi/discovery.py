@@ -21,6 +21,9 @@ import json
 
 from .registry import STANDARD_VERBS, Registry, ResourceType
 
+# apiextensions-apiserver lists custom resources' verbs in this order
+CUSTOM_RESOURCE_VERBS = ("delete", "deletecollection", "get", "list", "patch", "create", "update", "watch")
+
 SERVER_VERSION = {
     "major": "1", "minor": "32", "gitVersion": "v1.32.0", "gitCommit": "kubeapi-test-server",
     "gitTreeState": "clean", "buildDate": "2024-12-11T00:00:00Z", "goVersion": "go1.23.3",
@@ -52,7 +55,7 @@ def api_group(registry: Registry, group: str) -> dict | None:
 
 def _resource_entry(rt: ResourceType) -> dict:
     entry = {"name": rt.plural, "singularName": rt.singular, "namespaced": rt.namespaced,
-             "kind": rt.kind, "verbs": list(STANDARD_VERBS)}
+             "kind": rt.kind, "verbs": list(STANDARD_VERBS if rt.builtin else CUSTOM_RESOURCE_VERBS)}
     if rt.short_names:
         entry["shortNames"] = list(rt.short_names)
     if rt.categories:
@@ -88,15 +91,29 @@ def openapi_v3_document(registry: Registry, group: str, version: str) -> dict | 
     paths = {}
     for rt in types:
         scope = "/namespaces/{namespace}" if rt.namespaced else ""
-        url = f"/{_gv_path(group, version)}{scope}/{rt.plural}/{{name}}"
-        paths[url] = {"patch": {
-            "operationId": f"patch{rt.kind}",
-            "x-kubernetes-action": "patch",
-            "x-kubernetes-group-version-kind": {"group": group, "version": version, "kind": rt.kind},
-            "parameters": [{"name": p, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
-                           for p in ("dryRun", "fieldManager", "fieldValidation", "force")],
-            "responses": {"200": {"description": "OK"}},
-        }}
+        base = f"/{_gv_path(group, version)}{scope}/{rt.plural}"
+        gvk = {"group": group, "version": version, "kind": rt.kind}
+
+        def operation(action: str, verb: str, suffix: str = "", params: tuple = ()) -> dict:
+            return {"operationId": f"{verb}{rt.kind}{suffix}", "x-kubernetes-action": action,
+                    "x-kubernetes-group-version-kind": gvk,
+                    "parameters": [{"name": p, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
+                                   for p in params],
+                    "responses": {"200": {"description": "OK"}}}
+
+        write = ("dryRun", "fieldManager", "fieldValidation", "force")
+        # the paths kube-apiserver publishes per kind: collection, item, status, all namespaces
+        paths[base] = {"get": operation("list", "list"), "post": operation("post", "create"),
+                       "delete": operation("deletecollection", "deleteCollection")}
+        paths[base + "/{name}"] = {"get": operation("get", "read"), "put": operation("put", "replace"),
+                                   "patch": operation("patch", "patch", params=write),
+                                   "delete": operation("delete", "delete")}
+        if rt.has_status:
+            paths[base + "/{name}/status"] = {"get": operation("get", "read", "Status"),
+                                              "put": operation("put", "replace", "Status"),
+                                              "patch": operation("patch", "patch", "Status", write)}
+        if rt.namespaced:
+            paths[f"/{_gv_path(group, version)}/{rt.plural}"] = {"get": operation("list", "list", "ForAllNamespaces")}
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": SERVER_VERSION["gitVersion"]},
             "paths": paths, "components": {"schemas": {}}}
 

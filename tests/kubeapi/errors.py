@@ -37,8 +37,15 @@ _NO_VALUE_TYPES = {"Required", "Forbidden", "TooLong"}
 _MISSING = object()
 
 
+class GoText(str):
+    """A field error value already rendered as kube-apiserver prints it (e.g. `null` for a nil
+    slice, a Go struct dump)."""
+
+
 def go_value(value: Any) -> str:
     """Render a value as Go's `%v`/`%q` does in field errors (strings quoted)."""
+    if isinstance(value, GoText):
+        return str(value)
     if value is None:
         return '"null"'
     if isinstance(value, bool):
@@ -95,6 +102,8 @@ class ApiError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:  # kube-apiserver leaves it out (e.g. a failed typed apply patch)
+            del body["reason"]
         if self.details is not None:
             body["details"] = self.details
         return body
@@ -138,6 +147,23 @@ def invalid(kind: str, group: str, name: str, errors: list[FieldError]) -> ApiEr
     causes = [{"reason": e.reason, "message": e.body, "field": e.field} for e in errors]
     return ApiError(422, "Invalid", f'{qualified} "{name}" is invalid: {listed}',
                     _details(name, group, kind, causes=causes))
+
+
+def typed_patch_failure(namespace: str, name: str, api_version: str, kind: str, fields: list[str]) -> ApiError:
+    """Server-side apply of a configuration naming fields its schema does not declare: a 500
+    without a reason, whatever fieldValidation says (structured-merge-diff's typed conversion)."""
+    group, _, version = api_version.rpartition("/")
+    problems = [f".{f}: field not declared in schema" for f in fields]
+    text = problems[0] if len(problems) == 1 else "errors:\n  " + "\n  ".join(problems)
+    return ApiError(500, "", f"failed to create typed patch object ({namespace}/{name}; {group}/{version}, "
+                             f"Kind={kind}): {text}")
+
+
+def strict_decoding(kind: str, version: str, fields: list[str]) -> ApiError:
+    """fieldValidation=Strict refusing a create/update body with unknown fields."""
+    unknown = ", ".join(f'unknown field "{f}"' for f in fields)
+    return ApiError(400, "BadRequest", f'{kind} in version "{version}" cannot be handled as a {kind}: '
+                                       f"strict decoding error: {unknown}")
 
 
 def expired(message: str) -> ApiError:

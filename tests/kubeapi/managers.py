@@ -32,6 +32,7 @@ from . import errors
 from .fieldpaths import Path, Shape, apply_merge, decode, encode, get_path, leaves, path_string, remove_path
 
 KUBECTL = "kubectl"
+BEFORE_FIRST_APPLY = "before-first-apply"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 _ABSENT = object()
 IGNORED_METADATA = {"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
@@ -144,6 +145,15 @@ def apply(managers: Managers, live: dict, config: dict, shape: Shape, *, manager
     return merged, {k: m for k, m in result.items() if m.fields or k == key}
 
 
+def before_first_apply(live: dict, shape: Shape, *, subresource: str, api_version: str, has_status: bool,
+                       now: str) -> Managers:
+    """What an apply sees on an existing object without managedFields: as upstream, an Update
+    manager "before-first-apply" owns every field the object has, so applying a different
+    value conflicts until forced."""
+    return track_update({}, None, live, shape, manager=BEFORE_FIRST_APPLY, subresource=subresource,
+                        api_version=api_version, has_status=has_status, now=now)
+
+
 def _last_applied_fields(live: dict, shape: Shape, scope: dict) -> frozenset:
     """Fields of kubectl's last-applied annotation whose values the live object still has.
 
@@ -182,7 +192,7 @@ def _drop_empty_parents(obj: dict, path: Path, owned: set) -> None:
 
 def _conflict_error(others: Managers, conflicts: dict) -> errors.ApiError:
     entries = sorted((others[k].describe(), path_string(p), k) for k, paths in conflicts.items() for p in paths)
-    causes = [{"type": "FieldManagerConflict", "message": f"conflict with {who}", "field": where}
+    causes = [{"reason": "FieldManagerConflict", "message": f"conflict with {who}", "field": where}
               for who, where, _ in entries]
     if len(entries) == 1:
         message = f"Apply failed with 1 conflict: conflict with {entries[0][0]}: {entries[0][1]}"

@@ -62,6 +62,19 @@ class ResourceType:
     def selectable_fields(self) -> set[str]:
         return {"metadata.name", "metadata.namespace", *self.field_selectors}
 
+    @property
+    def default_field_conversion(self) -> bool:
+        """Whether kube-apiserver's default field-label conversion serves this type (only the
+        metadata fields; its own error wording): built-ins without a conversion of their own."""
+        return self.builtin and (self.group, self.kind) not in CUSTOM_FIELD_LABEL_CONVERSIONS
+
+
+# built-in kinds with their own field-label conversion (k8s.io/kubernetes pkg/apis/*/v1/conversion.go)
+CUSTOM_FIELD_LABEL_CONVERSIONS = {
+    ("", "Pod"), ("", "Node"), ("", "ReplicationController"), ("", "Event"), ("", "Namespace"),
+    ("", "Secret"), ("", "Service"), ("batch", "Job"), ("certificates.k8s.io", "CertificateSigningRequest"),
+}
+
 
 def _rt(group: str, version: str, plural: str, kind: str, namespaced: bool, **kw) -> ResourceType:
     return ResourceType(group, version, plural, kind, namespaced, singular=kind.lower(), **kw)
@@ -77,7 +90,7 @@ BUILTINS: tuple[ResourceType, ...] = (
     _rt("", "v1", "configmaps", "ConfigMap", True, short_names=("cm",)),
     _rt("", "v1", "secrets", "Secret", True, field_selectors=("type",)),
     _rt("", "v1", "services", "Service", True, short_names=("svc",), categories=("all",),
-        has_status=True),
+        has_status=True, field_selectors=("spec.clusterIP", "spec.type")),
     _rt("", "v1", "endpoints", "Endpoints", True, short_names=("ep",)),
     _rt("", "v1", "events", "Event", True, short_names=("ev",), field_selectors=EVENT_FIELDS),
     _rt("", "v1", "serviceaccounts", "ServiceAccount", True, short_names=("sa",)),
@@ -88,7 +101,7 @@ BUILTINS: tuple[ResourceType, ...] = (
     _rt("apps", "v1", "daemonsets", "DaemonSet", True, short_names=("ds",), categories=("all",),
         has_status=True, tracks_generation=True),
     _rt("apps", "v1", "replicasets", "ReplicaSet", True, short_names=("rs",), categories=("all",),
-        has_status=True, tracks_generation=True, field_selectors=("status.replicas",)),
+        has_status=True, tracks_generation=True),
     _rt("batch", "v1", "jobs", "Job", True, categories=("all",), has_status=True,
         tracks_generation=True, field_selectors=("status.successful",)),
     _rt("batch", "v1", "cronjobs", "CronJob", True, short_names=("cj",), categories=("all",),
@@ -148,6 +161,17 @@ class Registry:
     def unregister_crd(self, crd_name: str) -> None:
         for key in [k for k, rt in self._types.items() if rt.crd_name == crd_name]:
             del self._types[key]
+
+    def names_in_group(self, group: str, crd_name: str) -> tuple[set[str], set[str]]:
+        """(resource names, kinds) served in `group` by owners other than CRD `crd_name`: plurals,
+        singulars and short names; kinds and list kinds."""
+        resources, kinds = set(), set()
+        for rt in self._types.values():
+            if rt.group != group or (rt.crd_name and rt.crd_name == crd_name):
+                continue
+            resources |= {rt.plural, rt.singular, *rt.short_names}
+            kinds |= {rt.kind, rt.kind + "List"}
+        return resources, kinds
 
     def name_taken(self, group: str, names: set[str], crd_name: str) -> bool:
         """Whether a plural/singular/short name/kind is already served in `group` by another owner."""

@@ -156,7 +156,12 @@ def _unescape(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
 
 
-def parse_field_selector(text: str | None, allowed: set[str]) -> list[FieldRequirement]:
+def parse_field_selector(text: str | None, allowed: set[str], *,
+                         default_conversion: bool = False) -> list[FieldRequirement]:
+    """Parse a field selector over the `allowed` fields. Types with their own field-label
+    conversion (pods, nodes, secrets, custom resources, ...) refuse others as
+    "field label not supported"; types with the default one (configmaps, deployments, ...)
+    name the two they do support, as kube-apiserver does."""
     if not text or not text.strip():
         return []
     out = []
@@ -166,6 +171,8 @@ def parse_field_selector(text: str | None, allowed: set[str]) -> list[FieldRequi
             raise ValueError(f"invalid selector: '{text}'; can't understand '{term}'")
         path, op, value = _unescape(match.group(1).strip()), match.group(2), _unescape(match.group(3))
         if path not in allowed:
+            if default_conversion:
+                raise ValueError(f'"{path}" is not a known field selector: only "metadata.name", "metadata.namespace"')
             raise ValueError(f'field label not supported: {path}')
         out.append(FieldRequirement(path, op == "!=", value))
     return out

@@ -7,7 +7,8 @@
     server.stop()
 
 It wires the store, write pipelines, REST layer and HTTP transport together, creates the
-namespaces every cluster has (default, kube-system, kube-public, kube-node-lease), serves
+namespaces every cluster has (default, kube-system, kube-public, kube-node-lease) and the
+ConfigMaps kube-apiserver keeps in kube-system, serves
 on 127.0.0.1 from a daemon thread, and on `stop()` ends watches, cuts open connections and
 joins the thread -- bounded, so a test cannot hang on teardown.
 """
@@ -28,6 +29,10 @@ from .handlers import APIHTTPServer
 from .writes import WriteOptions, Writer
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+BOOTSTRAP_CONFIGMAPS = {
+    "extension-apiserver-authentication": {"client-ca-file": ""},
+    "kube-apiserver-legacy-service-account-token-tracking": {"since": "2024-12-11"},
+}
 
 
 class KubeAPIServer:
@@ -50,6 +55,10 @@ class KubeAPIServer:
         self._thread: threading.Thread | None = None
         for name in DEFAULT_NAMESPACES:
             self.writer.create(NAMESPACE_TYPE, "", {"metadata": {"name": name}}, WriteOptions(manager="kube-apiserver"))
+        # what kube-apiserver itself keeps in kube-system (no root CA publisher runs, as in tests/cluster)
+        for name, data in BOOTSTRAP_CONFIGMAPS.items():
+            self.create({"apiVersion": "v1", "kind": "ConfigMap", "data": dict(data),
+                         "metadata": {"name": name, "namespace": "kube-system"}}, manager="kube-apiserver")
 
     # -- lifecycle ------------------------------------------------------------------------------
 

@@ -110,11 +110,26 @@ class Writer:
                                        api_version=rt.api_version, has_status=rt.has_status, now=timestamp)
         if rt == CRD_TYPE:
             crds.apply_crd_defaults(obj)
-            crds.establish(obj, self.store.registry, timestamp, register=not opts.dry_run)
+            obj["status"] = crds.initial_status(obj)
         record = Record(render(obj, managers), managers)
         if opts.dry_run:
             return WriteResult(as_version(record.obj, rt), 201, warnings)
-        return WriteResult(self.store.put(rt, record, "ADDED", None), 201, warnings)
+        created = self.store.put(rt, record, "ADDED", None)
+        if rt == CRD_TYPE:
+            self._establish_created(record)
+        return WriteResult(created, 201, warnings)
+
+    def _establish_created(self, record: Record) -> None:
+        """What kube-apiserver's naming and establishing controllers do right after a CRD is
+        created, as a second write of its status (the create answer has no conditions yet)."""
+        old = copy.deepcopy(record.obj)
+        old["metadata"].pop("managedFields", None)
+        new = copy.deepcopy(old)
+        now = strategy.now()
+        crds.establish(new, self.store.registry, now)
+        managers = mf.track_update(record.managers, old, new, Shape(None), manager="kube-apiserver",
+                                   subresource="status", api_version=CRD_TYPE.api_version, has_status=True, now=now)
+        self.store.put(CRD_TYPE, Record(render(new, managers), managers), "MODIFIED", record.obj)
 
     def _unique_name(self, rt: ResourceType, namespace: str, prefix: str) -> str:
         for _ in range(8):
@@ -194,19 +209,24 @@ class Writer:
         self._precondition(rt, old, new)
         requested = new["metadata"].pop("managedFields", None)
         base = record.managers
-        if requested is not None:
+        if requested is not None and not opts.subresource:
             try:
                 decoded = mf.from_managed_fields(requested)
             except ValueError as exc:
                 raise errors.bad_request(f"error decoding managed fields: {exc}") from None
-            if not mf.same(decoded, record.managers):
+            reset = requested == [] or requested == [{}]
+            # as upstream: managedFields reset with [] or [{}]; entries owning nothing fall back
+            # to the live ones (clients that do not understand them cannot drop them by accident)
+            if reset or (any(m.fields for m in decoded.values()) and not mf.same(decoded, record.managers)):
                 base = decoded
         old.get("metadata", {}).pop("managedFields", None)
         new = strategy.prepare_update(rt, old, new, subresource=opts.subresource)
         warnings = self._check(rt, new, opts)
-        managers = mf.track_update(base, old, new, shape_of(rt), manager=opts.manager,
-                                   subresource=opts.subresource, api_version=rt.api_version,
-                                   has_status=rt.has_status, now=strategy.now())
+        # an update of an object without managedFields does not start tracking them (upstream's
+        # skip-non-applied manager); only an apply does, see apply()
+        managers = {} if not base else mf.track_update(
+            base, old, new, shape_of(rt), manager=opts.manager, subresource=opts.subresource,
+            api_version=rt.api_version, has_status=rt.has_status, now=strategy.now())
         result = self._finish_update(rt, record, old, new, managers, opts)
         result.warnings = warnings
         return result
@@ -262,10 +282,12 @@ class Writer:
         if (config.get("metadata") or {}).get("managedFields") is not None:
             raise errors.bad_request("metadata.managedFields must be nil")
         if not opts.manager:
-            raise errors.bad_request("PATCH: fieldManager is required for apply requests")
+            raise errors.invalid("PatchOptions", "meta.k8s.io", "", [errors.FieldError(
+                "fieldManager", "Required", "is required for apply patch")])
         config = copy.deepcopy(config)
+        sent_namespace = str((config.get("metadata") or {}).get("namespace") or "")
         strategy.check_identity(rt, config, namespace=namespace, name=name)
-        warnings = strategy.prune_config(rt, config, opts.field_validation)
+        warnings = strategy.prune_config(rt, config, opts.field_validation, sent_namespace=sent_namespace)
         with self.store.lock:
             record = self.store.record(rt, namespace, name)
             if record is None and opts.subresource:
@@ -275,7 +297,12 @@ class Writer:
             if record is not None:
                 self._precondition(rt, live, config)
             live["metadata"].pop("managedFields", None)
-            merged, managers = mf.apply(record.managers if record else {}, live, config, shape_of(rt),
+            base = record.managers if record else {}
+            if record is not None and not base:
+                base = mf.before_first_apply(live, shape_of(rt), subresource=opts.subresource,
+                                             api_version=rt.api_version, has_status=rt.has_status,
+                                             now=strategy.now())
+            merged, managers = mf.apply(base, live, config, shape_of(rt),
                                         manager=opts.manager, subresource=opts.subresource,
                                         api_version=rt.api_version, has_status=rt.has_status,
                                         force=opts.force, now=strategy.now())

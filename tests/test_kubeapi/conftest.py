@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 from kubernetes import client
 
-from tests.kubeapi.fixtures import kube_client, kubeapi, kubeapi_tls  # noqa: F401
+from tests.cluster.api import RealCluster
+from tests.conftest import ensure_crd
+from tests.kubeapi.fixtures import api_client_for, kubeapi_tls  # noqa: F401
+from tests.kubeapi.server import KubeAPIServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 UPSTREAM_CRDS = REPO_ROOT.parent / "shared" / "upstream" / "crds"  # CI runs with ../shared beside the clone
@@ -61,6 +65,39 @@ WIDGET_CRD = {
 }
 
 
+@pytest.fixture(params=["test-server", "real"])
+def kubeapi(request, tmp_path):
+    """Each test of the test server runs on it and once more on the real kube-apiserver, so
+    every behaviour it claims is shown on the real thing; tests marked `testserver` use what only
+    the test server has (faults, compaction, its request stats or internals)."""
+    if request.param == "real":
+        if request.node.get_closest_marker("testserver"):
+            pytest.skip("uses what only the test server has")
+        # the test server also plays the namespace and garbage collectors: compare with both
+        cluster = RealCluster(request.getfixturevalue("real_control_plane_with_controllers"))
+        cluster.wipe(crds=True)
+        try:
+            yield cluster
+        finally:
+            cluster.wipe(crds=True)
+        return
+    server = KubeAPIServer().start()
+    try:
+        server.write_kubeconfig(tmp_path / "kubeconfig")
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def kube_client(kubeapi):
+    api = api_client_for(kubeapi)
+    try:
+        yield api
+    finally:
+        api.close()
+
+
 @pytest.fixture
 def core(kube_client):
     return client.CoreV1Api(kube_client)
@@ -79,13 +116,13 @@ def custom(kube_client):
 @pytest.fixture
 def widgets(kubeapi):
     """The Widget CRD registered; returns its (group, version, plural)."""
-    kubeapi.create(WIDGET_CRD)
+    ensure_crd(kubeapi, WIDGET_CRD)
     return "example.com", "v1", "widgets"
 
 
 @pytest.fixture
 def ippool_crd(kubeapi):
-    kubeapi.create(yaml.safe_load(IPPOOL_CRD.read_text()))
+    ensure_crd(kubeapi, yaml.safe_load(IPPOOL_CRD.read_text()))
     return SP_GROUP, SP_VERSION, SP_PLURAL
 
 
@@ -97,3 +134,43 @@ def widget(object_name: str, **spec) -> dict:
 def configmap(name: str, data: dict | None = None, **metadata) -> dict:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, **metadata},
             "data": data or {"a": "1"}}
+
+
+def open_url(server, request, timeout: float = 30):
+    """urllib's urlopen against `server`; on the real one with its CA and the kubeconfig user's
+    client certificate (the identity the tests' API clients have)."""
+    import urllib.request
+
+    context = server.client_ssl_context() if isinstance(server, RealCluster) else None
+    return urllib.request.urlopen(request, timeout=timeout, context=context)
+
+
+def eventually(check, *, timeout: float = 60.0, what: str = "the expected state"):
+    """Poll `check` until it returns something truthy (and return that), for outcomes the real
+    control plane reaches asynchronously: CRD removal, namespace termination, garbage
+    collection. Bounded: an AssertionError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def crd_conditions(kubeapi, name: str) -> dict[str, dict]:
+    """The CRD's conditions by type once kube-apiserver's controllers have settled them (the
+    Established condition there, and not "Installing")."""
+    def read():
+        crd = kubeapi.get("customresourcedefinitions.apiextensions.k8s.io", name) or {}
+        found = {c["type"]: c for c in (crd.get("status") or {}).get("conditions") or []}
+        settled = "Established" in found and found["Established"].get("reason") != "Installing"
+        return found if settled else None
+    return eventually(read, what=f"conditions on CRD {name}")
+
+
+def api_groups(kubeapi) -> set[str]:
+    import json
+
+    return {g["name"] for g in json.load(open_url(kubeapi, kubeapi.url + "/apis"))["groups"]}

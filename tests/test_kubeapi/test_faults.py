@@ -12,6 +12,8 @@ from tests.kubeapi.faults import Faults
 
 from .conftest import configmap
 
+pytestmark = pytest.mark.testserver  # fault injection is the test server's own
+
 
 def outcomes(faults: Faults, n: int) -> list[str | None]:
     return [(f.kind if f else None) for f in (faults.decide("patch") for _ in range(n))]

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from kubernetes.client import ApiException
 
-from .conftest import configmap, widget
+from .conftest import configmap, eventually, widget
+
+
+def gone(read) -> bool:
+    try:
+        read()
+    except ApiException as exc:
+        if exc.status == 404:
+            return True
+        raise
+    return False
 
 
 def test_finalizers_keep_a_deleted_object_terminating(core):
@@ -55,8 +67,8 @@ def test_deleting_a_namespace_deletes_its_contents(core):
     core.create_namespace({"metadata": {"name": "team"}})
     core.create_namespaced_config_map("team", configmap("a"))
     core.delete_namespace("team")
-    with pytest.raises(ApiException):
-        core.read_namespace("team")
+    # the namespace controller empties it, then it goes
+    eventually(lambda: gone(lambda: core.read_namespace("team")), what="namespace team to go")
     assert core.list_config_map_for_all_namespaces(field_selector="metadata.namespace=team").items == []
 
 
@@ -68,9 +80,14 @@ def test_a_namespace_terminates_until_its_finalized_objects_go(core):
     with pytest.raises(ApiException) as caught:
         core.create_namespaced_config_map("team", configmap("new"))
     assert caught.value.status == 403
+    assert json.loads(caught.value.body)["message"] == (
+        'configmaps "new" is forbidden: unable to create new content in namespace team because it is being terminated')
+    # its contents are deleted; the finalized one waits, and so does the namespace
+    eventually(lambda: core.read_namespaced_config_map("held", "team").metadata.deletion_timestamp,
+               what="the namespace's contents to be deleted")
+    assert core.read_namespace("team").status.phase == "Terminating"
     core.patch_namespaced_config_map("held", "team", {"metadata": {"finalizers": None}})
-    with pytest.raises(ApiException):
-        core.read_namespace("team")
+    eventually(lambda: gone(lambda: core.read_namespace("team")), what="namespace team to go")
 
 
 def test_dependents_are_garbage_collected_with_their_owner(core):
@@ -79,7 +96,8 @@ def test_dependents_are_garbage_collected_with_their_owner(core):
     core.create_namespaced_config_map("default", configmap("child", ownerReferences=[ref]))
     core.create_namespaced_config_map("default", configmap("orphan-me", ownerReferences=[ref]))
     core.delete_namespaced_config_map("owner", "default")
-    assert core.list_namespaced_config_map("default").items == []
+    # kube-controller-manager's garbage collector deletes the dependents
+    eventually(lambda: core.list_namespaced_config_map("default").items == [], what="the dependents to go")
 
 
 def test_orphan_propagation_keeps_dependents(core):
@@ -87,4 +105,6 @@ def test_orphan_propagation_keeps_dependents(core):
     ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid}
     core.create_namespaced_config_map("default", configmap("child", ownerReferences=[ref]))
     core.delete_namespaced_config_map("owner", "default", propagation_policy="Orphan")
+    # the garbage collector drops the owner reference, then lets the owner go
+    eventually(lambda: gone(lambda: core.read_namespaced_config_map("owner", "default")), what="the owner to go")
     assert core.read_namespaced_config_map("child", "default").metadata.owner_references is None

@@ -9,7 +9,7 @@ from kubernetes.client import ApiException
 
 from tests.kubeapi import schema
 
-from .conftest import SP_GROUP, SP_PLURAL, SP_VERSION, widget
+from .conftest import SP_GROUP, SP_PLURAL, SP_VERSION, open_url, widget
 
 
 def rejected(call) -> dict:
@@ -77,7 +77,7 @@ def test_unknown_fields_are_pruned_with_a_warning(kubeapi, widgets):
     body = json.dumps(widget("w", size=1, bogus=True, extra={"kept": {"deep": 1}})).encode()
     request = urllib.request.Request(kubeapi.url + "/apis/example.com/v1/namespaces/default/widgets",
                                      data=body, headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(request) as response:
+    with open_url(kubeapi, request) as response:
         made = json.load(response)
         assert response.headers.get_all("Warning") == ['299 - "unknown field \\"spec.bogus\\""']
     assert "bogus" not in made["spec"]
@@ -90,7 +90,24 @@ def test_strict_field_validation_rejects_unknown_fields(custom, widgets):
         custom.create_namespaced_custom_object(group, version, "default", plural, widget("w", size=1, bogus=1),
                                                field_validation="Strict")
     assert caught.value.status == 400
-    assert json.loads(caught.value.body)["message"] == 'strict decoding error: unknown field "spec.bogus"'
+    assert json.loads(caught.value.body)["message"] == (
+        'Widget in version "v1" cannot be handled as a Widget: strict decoding error: unknown field "spec.bogus"')
+
+
+@pytest.mark.parametrize("validation", [None, "Ignore", "Strict"])
+def test_apply_configurations_must_declare_only_schema_fields(custom, widgets, validation):
+    """Unlike create and update bodies, server-side apply does not prune: any fieldValidation."""
+    group, version, plural = widgets
+    body = widget("w", size=1, bogus=1)
+    extra = {"field_validation": validation} if validation else {}
+    with pytest.raises(ApiException) as caught:
+        custom.patch_namespaced_custom_object(group, version, "default", plural, "w", body, field_manager="t",
+                                              _content_type="application/apply-patch+yaml", **extra)
+    assert caught.value.status == 500
+    status = json.loads(caught.value.body)
+    assert "reason" not in status
+    assert status["message"] == ("failed to create typed patch object (/w; example.com/v1, Kind=Widget): "
+                                 ".spec.bogus: field not declared in schema")
 
 
 def test_updates_are_validated_too(custom, widgets):

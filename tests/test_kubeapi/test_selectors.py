@@ -88,8 +88,25 @@ def test_pods_filter_by_node_name(core):
     assert [p.metadata.name for p in unscheduled.items] == ["c"]
 
 
-def test_unsupported_field_selectors_are_bad_requests(core):
-    with pytest.raises(ApiException) as caught:
-        core.list_namespaced_config_map("default", field_selector="data.a=1")
-    assert caught.value.status == 400
-    assert json.loads(caught.value.body)["message"] == "field label not supported: data.a"
+def test_unsupported_field_selectors_are_bad_requests(core, apps):
+    """Types with the default field-label conversion name the two fields they support; types
+    with one of their own (pods, nodes, secrets, custom resources, ...) say less."""
+    def refused(call) -> str:
+        with pytest.raises(ApiException) as caught:
+            call()
+        assert caught.value.status == 400
+        return json.loads(caught.value.body)["message"]
+
+    only_metadata = '"{}" is not a known field selector: only "metadata.name", "metadata.namespace"'
+    assert refused(lambda: core.list_namespaced_config_map("default", field_selector="data.a=1")) == (
+        only_metadata.format("data.a"))
+    assert refused(lambda: apps.list_namespaced_replica_set("default", field_selector="status.replicas=1")) == (
+        only_metadata.format("status.replicas"))
+    assert refused(lambda: core.list_namespaced_pod("default", field_selector="spec.bogus=1")) == (
+        "field label not supported: spec.bogus")
+    assert refused(lambda: core.list_namespaced_config_map("default", field_selector="metadata.name")) == (
+        "invalid selector: 'metadata.name'; can't understand 'metadata.name'")
+
+
+def test_services_select_by_type(core):
+    assert core.list_namespaced_service("default", field_selector="spec.type=NodePort").items == []

@@ -8,6 +8,7 @@ import pytest
 from kubernetes.client import ApiException
 
 APPLY = "application/apply-patch+yaml"
+from .conftest import open_url
 
 
 def apply_cm(core, data: dict, *, manager: str, force: bool = False, name: str = "cfg", labels=None):
@@ -44,7 +45,7 @@ def test_changing_another_managers_field_is_a_conflict_naming_both(core):
     assert caught.value.status == 409 and body["reason"] == "Conflict"
     assert body["message"] == 'Apply failed with 1 conflict: conflict with "alice": .data.a'
     assert body["details"]["causes"] == [
-        {"type": "FieldManagerConflict", "message": 'conflict with "alice"', "field": ".data.a"}]
+        {"reason": "FieldManagerConflict", "message": 'conflict with "alice"', "field": ".data.a"}]
 
 
 def test_conflicts_with_update_managers_name_their_api_version(core):
@@ -180,8 +181,14 @@ def test_apply_requires_a_field_manager(kubeapi):
                                      data=b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
                                      headers={"Content-Type": APPLY})
     with pytest.raises(urllib.error.HTTPError) as caught:
-        urllib.request.urlopen(request)
-    assert caught.value.code == 400
+        open_url(kubeapi, request)
+    assert caught.value.code == 422
+    assert json.load(caught.value) == {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "Invalid", "code": 422,
+        "message": 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
+        "details": {"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [
+            {"reason": "FieldValueRequired", "message": "Required value: is required for apply patch",
+             "field": "fieldManager"}]}}
 
 
 def test_yaml_apply_bodies_keep_timestamps_as_strings(kubeapi):
@@ -190,11 +197,24 @@ def test_yaml_apply_bodies_keep_timestamps_as_strings(kubeapi):
     body = b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {when: 2024-01-01}\n"
     request = urllib.request.Request(kubeapi.url + "/api/v1/namespaces/default/configmaps/x?fieldManager=t",
                                      method="PATCH", data=body, headers={"Content-Type": APPLY})
-    assert json.load(urllib.request.urlopen(request))["data"] == {"when": "2024-01-01"}
+    assert json.load(open_url(kubeapi, request))["data"] == {"when": "2024-01-01"}
 
 
 def test_client_supplied_managed_fields_replace_the_tracked_ones(core):
-    apply_cm(core, {"a": "1"}, manager="tool")
+    apply_cm(core, {"a": "1", "b": "1"}, manager="tool")
     reset = core.patch_namespaced_config_map("cfg", "default", {"metadata": {"managedFields": [{}]}})
     assert reset.metadata.managed_fields is None
-    assert apply_cm(core, {"a": "9"}, manager="other").data == {"a": "9"}
+    # updates of an object without managedFields do not start tracking them
+    edited = core.patch_namespaced_config_map("cfg", "default", {"data": {"c": "1"}}, field_manager="human")
+    assert edited.metadata.managed_fields is None
+    # an apply does: every field there is owned by "before-first-apply" first
+    with pytest.raises(ApiException) as caught:
+        apply_cm(core, {"a": "9"}, manager="other")
+    body = json.loads(caught.value.body)
+    assert body["message"] == 'Apply failed with 1 conflict: conflict with "before-first-apply" using v1: .data.a'
+    assert body["details"]["causes"] == [{"reason": "FieldManagerConflict", "field": ".data.a",
+                                          "message": 'conflict with "before-first-apply" using v1'}]
+    taken = apply_cm(core, {"a": "9"}, manager="other", force=True)
+    assert taken.data == {"a": "9", "b": "1", "c": "1"}
+    assert owners(taken) == {("other", "Apply"): {"f:data": {"f:a": {}}},
+                             ("before-first-apply", "Update"): {"f:data": {".": {}, "f:b": {}, "f:c": {}}}}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from kubernetes.client import ApiException
 
-from .conftest import widget
+from .conftest import open_url, widget
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_types_without_a_status_subresource_have_no_status_path(kubeapi, core):
 
     core.create_namespaced_config_map("default", {"metadata": {"name": "cm"}})
     with pytest.raises(urllib.error.HTTPError) as caught:
-        urllib.request.urlopen(kubeapi.url + "/api/v1/namespaces/default/configmaps/cm/status")
+        open_url(kubeapi, kubeapi.url + "/api/v1/namespaces/default/configmaps/cm/status")
     assert caught.value.code == 404
 
 
@@ -90,7 +90,9 @@ def test_deployment_status_and_generation(apps):
     }
     created = apps.create_namespaced_deployment("default", deployment)
     assert created.metadata.generation == 1
-    apps.patch_namespaced_deployment_status("web", "default", {"status": {"readyReplicas": 1, "replicas": 1}})
-    scaled = apps.patch_namespaced_deployment("web", "default", {"spec": {"replicas": 3}})
+    # each answer is read atomically: a deployment controller may rewrite status in between
+    reported = apps.patch_namespaced_deployment_status("web", "default", {"status": {"readyReplicas": 1, "replicas": 1}})
+    assert reported.status.ready_replicas == 1 and reported.metadata.generation == 1
+    scaled = apps.patch_namespaced_deployment("web", "default", {"spec": {"replicas": 3}, "status": {"readyReplicas": 7}})
     assert scaled.metadata.generation == 2
-    assert scaled.status.ready_replicas == 1
+    assert scaled.spec.replicas == 3 and scaled.status.ready_replicas != 7
