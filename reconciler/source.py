@@ -160,12 +160,15 @@ class GitSource:
         relative = Path(path or ".")
         if relative.is_absolute() or ".." in relative.parts:
             raise SourceError(f"--path {path!r} must be a path inside the repository", reason="BadPath")
+        parts = urlsplit(url) if "://" in url else None
+        if not credentials and parts is not None and parts.password:  # the URL's own, moved out of the URL
+            credentials = Credentials(unquote(parts.username or ""), unquote(parts.password))
         self.credentials = credentials or Credentials()
         self.url = _without_password(url)
         self.ref = ref
         self.path = str(relative)
         self.timeout = timeout
-        key = hashlib.sha256(self.url.encode()).hexdigest()[:16]
+        key = hashlib.sha256(f"{self.url}\0{ref}".encode()).hexdigest()[:16]  # one working copy per remote and ref
         self.work = Path(cache_dir) / key
         self._lock_file = None
 
@@ -205,7 +208,7 @@ class GitSource:
             except OSError:
                 lock.close()
                 raise SourceError(f"another process is using the working copy {self.work} "
-                                  "(one spiderpool watch per repository and cache dir)", reason="Busy") from None
+                                  "(one spiderpool watch per repository, ref and cache dir)", reason="Busy") from None
             self._lock_file = lock
         if not (self.work / ".git").is_dir():
             self._git("init", "--quiet")

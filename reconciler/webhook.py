@@ -125,6 +125,7 @@ class _Handler(BaseHTTPRequestHandler):
         if int(length) > MAX_BODY:
             return self._answer(413, f"body larger than {MAX_BODY} bytes")
         body = self.rfile.read(int(length))
+        self._body_read = True
         if kind == "github":
             given = self.headers.get("X-Hub-Signature-256", "")
             if not hmac.compare_digest(given.strip().encode("utf-8", "replace"),
@@ -138,7 +139,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _drain(self) -> None:
         """Read what is already on its way of a refused body, up to DRAIN bytes, never more."""
         length = (self.headers.get("Content-Length") or "").strip()
-        if length.isdigit() and int(length) <= DRAIN:
+        if not getattr(self, "_body_read", False) and length.isdigit() and int(length) <= DRAIN:
             try:
                 self.rfile.read(int(length))
             except OSError:
