@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import schedule, syncstatus
-from .apply import ApplyOptions
+from .apply import ApplyOptions, ApplyRefused
 from .errors import ReconcilerError, SpecInvalid, SpecLoadError
 from .loader import load_spec
 from .pipeline import load_and_validate, render_valid
@@ -155,7 +155,8 @@ class Loop:
             result = reconcile(cluster, valid, path=str(snapshot.spec_path), options=self.options,
                                revision=revision, source=self.source.describe())
         except ReconcilerError as exc:
-            return self._failed(snapshot, reason, started, revision, str(exc), record_reason="ApplyRefused")
+            return self._failed(snapshot, reason, started, revision, str(exc),
+                                record_reason="ApplyRefused" if isinstance(exc, ApplyRefused) else "ApplyFailed")
         except Exception as exc:  # noqa: BLE001 - an unexpected error is reported and retried, never fatal
             self._cluster = None
             return self._failed(snapshot, reason, started, revision, f"{type(exc).__name__}: {exc}",
