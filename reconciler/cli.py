@@ -88,6 +88,46 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("-o", "--output", choices=("text", "json"), default="text")
     apply.set_defaults(func=cmd_apply)
 
+    watch = sub.add_parser(
+        "watch", parents=[common], help="follow a git repo or a directory; apply each new valid revision",
+        description="Follow a source and keep the cluster at its newest valid revision: every new revision is "
+                    "loaded, validated, planned, applied and recorded in the spec's NetworkSync. A revision that "
+                    "does not validate is never applied (NetworkSync Stalled; the last good one stays). Prints one "
+                    "line per revision. SIGHUP reconciles now; SIGTERM/SIGINT finish the current apply and exit 0.")
+    watch.add_argument("path", nargs="?", metavar="PATH", help="a local spec file or directory (instead of --repo)")
+    git = watch.add_argument_group("git source")
+    git.add_argument("--repo", metavar="URL", help="git remote: https://, ssh://, git://, file:// or user@host:path")
+    git.add_argument("--ref", default="HEAD", help="branch, tag or full commit SHA (default: the remote's HEAD)")
+    git.add_argument("--path", dest="repo_path", default=".", metavar="DIR",
+                     help="the spec's directory or file inside the repo (default: the root)")
+    git.add_argument("--credentials-file", metavar="FILE",
+                     help="a git credential-store line (https://user:token@host), user:token, a bare token, or an "
+                          "SSH private key (default: $SPIDERPOOL_GIT_TOKEN with $SPIDERPOOL_GIT_USERNAME)")
+    git.add_argument("--cache-dir", metavar="DIR",
+                     help="where the working copy is kept (default: $SPIDERPOOL_CACHE_DIR, else "
+                          "$XDG_CACHE_HOME/spiderpool-gitops/sources)")
+    triggers = watch.add_argument_group("triggers")
+    triggers.add_argument("--interval", type=float, default=60.0, metavar="S",
+                          help="poll the source and re-check drift every S seconds, +-10%% (default: 60)")
+    triggers.add_argument("--once", action="store_true", help="reconcile once and exit (0 applied, 1 otherwise)")
+    triggers.add_argument("--webhook-listen", metavar="HOST:PORT",
+                          help="serve a push webhook (GitHub HMAC, GitLab token, X-Spiderpool-Token)")
+    triggers.add_argument("--webhook-secret-file", metavar="FILE",
+                          help="the webhook's shared secret (default: $SPIDERPOOL_WEBHOOK_SECRET)")
+    triggers.add_argument("--debounce", type=float, default=0.3, metavar="S",
+                          help="for PATH: wait until files are quiet this long before reconciling (default: 0.3)")
+    triggers.add_argument("--backoff-max", type=float, default=300.0, metavar="S",
+                          help="longest wait between retries of a failing apply (default: 300)")
+    watch.add_argument("--adopt", action="store_true", help="take over same-named objects this spec does not own")
+    watch.add_argument("--allow-empty", action="store_true",
+                       help="allow a spec that renders nothing to prune everything it owns")
+    watch.add_argument("--self-heal", action="store_true", help="revert hand edits of owned objects (drift)")
+    watch.add_argument("--concurrency", type=int, default=8, metavar="N",
+                       help="writes in flight at once within one dependency level (default: 8)")
+    watch.add_argument("-o", "--output", choices=("text", "json"), default="text",
+                       help="text lines, or one JSON object per line")
+    watch.set_defaults(func=cmd_watch)
+
     status = sub.add_parser("status", parents=[common], help="show NetworkSync status of applied specs")
     status.add_argument("name", nargs="?", help="one spec's details (default: a table of all)")
     status.add_argument("-o", "--output", choices=("text", "json"), default="text")
@@ -295,6 +335,111 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if result.error:
         print(f"spiderpool: error: {result.error}", file=sys.stderr)
     return EXIT_OK if result.ok else EXIT_ERROR
+
+
+def _watch_source(args: argparse.Namespace):
+    from .source import GitSource, LocalSource, read_credentials
+
+    if bool(args.repo) == bool(args.path):
+        raise ReconcilerError("give either PATH (a local directory) or --repo URL, not both and not neither")
+    if args.path:
+        return LocalSource(args.path)
+    cache = args.cache_dir or os.environ.get("SPIDERPOOL_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "spiderpool-gitops", "sources")
+    credentials = read_credentials(args.credentials_file, url=args.repo, environ=dict(os.environ))
+    return GitSource(args.repo, ref=args.ref, path=args.repo_path, cache_dir=cache, credentials=credentials)
+
+
+def _short_revision(revision: str | None) -> str:
+    if not revision:
+        return "-"
+    return revision[:15] if revision.startswith("sha256:") else revision[:8]
+
+
+def _print_outcome(outcome, *, output: str) -> None:
+    import time as _time
+
+    if output == "json":
+        print(json.dumps({"time": _time.strftime("%Y-%m-%dT%H:%M:%S%z"), "result": outcome.result,
+                          "reason": outcome.reason, "revision": outcome.revision, "spec": outcome.spec,
+                          "seconds": round(outcome.seconds, 3), "plan": outcome.plan, "counts": outcome.counts,
+                          "errors": list(outcome.errors), "appliedRevision": outcome.applied_revision,
+                          "retryIn": outcome.retry_in}), flush=True)
+        return
+    plan = f"+{outcome.plan.get('add', 0)} ~{outcome.plan.get('change', 0)} -{outcome.plan.get('destroy', 0)}"
+    line = f"{_time.strftime('%H:%M:%S')} {_short_revision(outcome.revision)}"
+    kept = f"{_short_revision(outcome.applied_revision)} stays applied" if outcome.applied_revision \
+        else "nothing applied"
+    retry = f"; retry in {outcome.retry_in:g}s" if outcome.retry_in is not None else ""
+    if outcome.ok:
+        drift = f" ({outcome.counts['drifted']} drifted, not reverted)" if outcome.counts.get("drifted") else ""
+        line += f" {plan} {outcome.result}{drift} {outcome.seconds:.2f}s"
+    elif outcome.result == "invalid":
+        count = sum(1 for e in outcome.errors if not e.startswith("could not record"))
+        line += f" invalid {outcome.seconds:.2f}s: {count} error{'s' if count != 1 else ''}; {kept}"
+    elif outcome.result == "failed":
+        line += f" {plan} failed {outcome.seconds:.2f}s; {kept}{retry}"
+    else:
+        line += f" source error {outcome.seconds:.2f}s; {kept}{retry}"
+    print(line, flush=True)
+    for error in outcome.errors:
+        print(f"    {error}", flush=True)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from .apply import ApplyOptions
+    from .loop import Loop
+    from .schedule import Timing
+
+    if args.interval <= 0 or args.backoff_max <= 0:
+        raise ReconcilerError("--interval and --backoff-max must be positive")
+    source = _watch_source(args)
+    options = ApplyOptions(adopt=args.adopt, allow_empty=args.allow_empty, self_heal=args.self_heal,
+                           concurrency=args.concurrency)
+    loop = Loop(source, connect=lambda: _connect(args), options=options,
+                timing=Timing(interval=args.interval, backoff_first=min(1.0, args.interval),
+                              backoff_max=max(args.backoff_max, 1.0)),
+                report=lambda outcome: _print_outcome(outcome, output=args.output))
+    try:
+        if args.once:
+            outcome = loop.step(force=True)
+            return EXIT_OK if outcome is None or outcome.ok else EXIT_ERROR
+        return _follow(args, loop, source)
+    finally:
+        source.close()
+
+
+def _follow(args: argparse.Namespace, loop, source) -> int:
+    import signal
+
+    from .dirwatch import DirectoryWatch
+    from .webhook import Webhook, read_secret
+
+    stoppers = []
+    if args.webhook_listen:
+        secret_env = os.environ.get("SPIDERPOOL_WEBHOOK_SECRET", "").strip().encode()
+        if not args.webhook_secret_file and not secret_env:
+            raise ReconcilerError("--webhook-listen needs --webhook-secret-file (or $SPIDERPOOL_WEBHOOK_SECRET)")
+        secret = read_secret(args.webhook_secret_file) if args.webhook_secret_file else secret_env
+        hook = Webhook(args.webhook_listen, secret=secret, on_hook=lambda kind: loop.wakeup.kick()).start()
+        stoppers.append(hook.stop)
+    if args.path:
+        watcher = DirectoryWatch(args.path, on_change=loop.wakeup.kick, debounce=args.debounce).start()
+        stoppers.append(watcher.stop)
+    signal.signal(signal.SIGTERM, lambda *_: loop.request_stop())
+    signal.signal(signal.SIGINT, lambda *_: loop.request_stop())
+    signal.signal(signal.SIGHUP, lambda *_: loop.wakeup.kick(requested=True))
+    triggers = [f"poll every {args.interval:g}s"] + ([f"webhook at {hook.url}"] if args.webhook_listen else []) + \
+        (["file changes"] if args.path else [])
+    print(f"Watching {source}; triggers: {', '.join(triggers)}, SIGHUP. SIGTERM or Ctrl-C stops.",
+          file=sys.stderr, flush=True)
+    try:
+        loop.run()
+    finally:
+        for stop in stoppers:
+            stop()
+    print("spiderpool watch: stopped.", file=sys.stderr, flush=True)
+    return EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:

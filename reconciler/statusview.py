@@ -24,11 +24,30 @@ def _short(revision: str | None) -> str:
     return revision[:19] if revision.startswith("sha256:") else revision[:12]
 
 
+def last_error(sync: Object) -> str:
+    """Why the spec is not where its source is: the Stalled message, else a failed Ready's."""
+    stalled, ready_ = _condition(sync, "Stalled"), _condition(sync, "Ready")
+    if stalled.get("status") == "True" and stalled.get("message"):
+        return stalled["message"]
+    return ready_.get("message", "") if ready_.get("status") == "False" else ""
+
+
+def source_text(sync: Object) -> str:
+    source = (sync.get("spec") or {}).get("source") or {}
+    if source.get("repo"):
+        path = source.get("path") or "."
+        return f"{source['repo']} at {source.get('ref') or 'HEAD'}" + ("" if path == "." else f", path {path}")
+    return source.get("path") or "-"
+
+
 def summary(sync: Object) -> Object:
     status = sync.get("status") or {}
     condition = _condition(sync, "Ready")
     return {
         "name": sync["metadata"]["name"],
+        "source": (sync.get("spec") or {}).get("source") or {},
+        "lastAttemptedRevision": status.get("lastAttemptedRevision"),
+        "lastError": last_error(sync),
         "ready": condition.get("status", "Unknown"),
         "reason": condition.get("reason", ""),
         "message": condition.get("message", ""),
@@ -54,9 +73,17 @@ def table(syncs: list[Object]) -> str:
 def details(sync: Object) -> str:
     s = summary(sync)
     status = sync.get("status") or {}
-    lines = [f"NetworkSpec:  {s['name']}", f"Ready:        {s['ready']} ({s['reason']}) {s['message']}",
-             f"Revision:     {s['revision'] or '-'}", f"Objects:      {s['objects']}",
-             f"Last apply:   {(status.get('lastApply') or {}).get('result', '-')} {age(s['lastApply'])} ago"]
+    ready_line = f"{s['ready']} ({s['reason']})" + ("" if s["lastError"] else f" {s['message']}")
+    lines = [f"NetworkSpec:  {s['name']}", f"Source:       {source_text(sync)}", f"Ready:        {ready_line}",
+             f"Revision:     {s['revision'] or '-'}"]
+    if s["lastAttemptedRevision"] and s["lastAttemptedRevision"] != s["revision"]:
+        lines.append(f"Attempted:    {s['lastAttemptedRevision']} (not applied)")
+    lines += [f"Objects:      {s['objects']}",
+              f"Last apply:   {(status.get('lastApply') or {}).get('result', '-')} {age(s['lastApply'])} ago"]
+    if s["lastError"]:
+        error_lines = s["lastError"].splitlines()
+        lines.append(f"Last error:   {error_lines[0]}")
+        lines += [f"              {line}" for line in error_lines[1:]]
     if s["drift"]:
         lines += ["", "Drift (changed in the cluster, not in the spec):"]
         for d in s["drift"]:

@@ -15,43 +15,48 @@ from typing import Any
 
 import schemas
 
-from . import gitinfo, syncstatus
+from . import syncstatus
 from .apply import ApplyOptions, ApplyRefused, ApplyResult, apply
 from .kube import Cluster, ClusterError
 from .plan import Plan, field_manager
 from .pipeline import ValidSpec, render_valid
+from .source import clean_commit
 
 CRD_API = "apiextensions.k8s.io/v1"
 
 
 def revision_of(path: str, rendered: list[dict]) -> str:
-    return gitinfo.clean_commit(path) or syncstatus.digest_revision(rendered)
+    return clean_commit(path) or syncstatus.digest_revision(rendered)
 
 
-def reconcile(cluster: Cluster, valid: ValidSpec, *, path: str, options: ApplyOptions) -> ApplyResult:
+def reconcile(cluster: Cluster, valid: ValidSpec, *, path: str, options: ApplyOptions, revision: str | None = None,
+              source: dict[str, str] | None = None) -> ApplyResult:
+    """Apply a valid spec and record the outcome. `revision` defaults to what `path` says (its
+    clean commit, else a digest); `source` is recorded as the NetworkSync's spec.source."""
     spec = valid.spec
     rendered = render_valid(valid)
     started = syncstatus.now()
-    revision = revision_of(path, rendered)
+    revision = revision or revision_of(path, rendered)
     options = dataclasses.replace(options, self_heal=options.self_heal or spec.self_heal, prune=spec.prune)
     writes_before = cluster.writes
     try:
         result = apply(cluster, rendered, spec_name=spec.name, options=options)
     except ApplyRefused as refused:
-        _record_refusal(cluster, valid, refused, path=path, revision=revision, started=started, options=options)
+        _record_refusal(cluster, valid, refused, path=path, revision=revision, started=started, options=options,
+                        source=source)
         raise
     cluster.start_run()  # recording the outcome gets a retry budget of its own
     if not options.dry_run and cluster.serves(syncstatus.API_VERSION, syncstatus.KIND):
         try:
             _record(cluster, valid, path=path, result=result, revision=revision, started=started, options=options,
-                    wrote=cluster.writes > writes_before)
+                    wrote=cluster.writes > writes_before, source=source)
         except ClusterError as exc:  # the objects' outcome stands; say that the record of it failed
             result.error = f"could not record the result in NetworkSync {spec.name}: {exc}"
     return result
 
 
 def _record_refusal(cluster: Cluster, valid: ValidSpec, refused: ApplyRefused, *, path: str, revision: str,
-                    started: str, options: ApplyOptions) -> None:
+                    started: str, options: ApplyOptions, source: dict[str, str] | None = None) -> None:
     """A refused apply is an outcome too: the NetworkSync says so, not the previous success."""
     if options.dry_run or refused.reason == "NoKind":
         return
@@ -61,16 +66,16 @@ def _record_refusal(cluster: Cluster, valid: ValidSpec, refused: ApplyRefused, *
             return
         result = ApplyResult(Plan(valid.spec.name), error=str(refused), refused=True)
         _record(cluster, valid, path=path, result=result, revision=revision, started=started, options=options,
-                wrote=True)
+                wrote=True, source=source)
     except ClusterError:
         pass  # the refusal is what the caller reports; a failed record of it must not hide it
 
 
 def _record(cluster: Cluster, valid: ValidSpec, *, path: str, result: ApplyResult, revision: str, started: str,
-            options: ApplyOptions, wrote: bool) -> None:
+            options: ApplyOptions, wrote: bool, source: dict[str, str] | None = None) -> None:
     spec = valid.spec
     desired = syncstatus.sync_object(spec.name, source_path=str(path), prune=options.prune,
-                                     self_heal=options.self_heal)
+                                     self_heal=options.self_heal, source=source)
     live = cluster.get(desired)
     if live is None or live.get("spec") != desired["spec"]:
         live = cluster.apply(desired, force=True, manager=field_manager(spec.name))  # named after the spec: ours
@@ -79,6 +84,31 @@ def _record(cluster: Cluster, valid: ValidSpec, *, path: str, result: ApplyResul
                                      previous=previous, started=started, finished=syncstatus.now())
     if not syncstatus.is_noop(status, previous, wrote=wrote):
         cluster.update_status(live, status)
+
+
+def record_stall(cluster: Cluster, *, spec_name: str, reason: str, message: str, revision: str | None,
+                 source: dict[str, str] | None) -> bool:
+    """Say in the spec's NetworkSync that a revision could not be applied (it does not validate,
+    the source is unreadable, the apply was refused), leaving the applied revision, inventory and
+    history as they are. Creates the NetworkSync if need be; returns whether it wrote."""
+    if not cluster.serves(syncstatus.API_VERSION, syncstatus.KIND):
+        return False
+    desired = syncstatus.sync_object(spec_name, source_path=(source or {}).get("path", ""), prune=True,
+                                     self_heal=False, source=source)
+    live = cluster.get(desired)
+    manager = field_manager(spec_name)  # named after the spec, as every write of its NetworkSync
+    if live is None:
+        live = cluster.apply(desired, force=True, manager=manager)
+    elif source and (live.get("spec") or {}).get("source") != desired["spec"]["source"]:
+        live = cluster.apply({**desired, "spec": {**live.get("spec", {}), "source": desired["spec"]["source"]}},
+                             force=True, manager=manager)
+    previous = live.get("status")
+    patch = syncstatus.stall_status(previous, reason=reason, message=message, attempted=revision,
+                                    generation=int(live["metadata"].get("generation", 1)), at=syncstatus.now())
+    if syncstatus.stall_is_recorded(patch, previous):
+        return False
+    cluster.update_status(live, patch)
+    return True
 
 
 def install_crds(cluster: Cluster, *, dry_run: bool = False, wait_seconds: float = 60.0,

@@ -34,11 +34,12 @@ def digest_revision(objects: list[Object]) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
-def sync_object(spec_name: str, *, source_path: str, prune: bool, self_heal: bool) -> Object:
+def sync_object(spec_name: str, *, source_path: str, prune: bool, self_heal: bool,
+                source: dict[str, str] | None = None) -> Object:
     return {
         "apiVersion": API_VERSION, "kind": KIND,
         "metadata": {"name": spec_name, "labels": {MANAGED_BY: MANAGER, SPEC_LABEL: spec_name}},
-        "spec": {"source": {"path": source_path}, "prune": prune, "selfHeal": self_heal},
+        "spec": {"source": dict(source) if source else {"path": source_path}, "prune": prune, "selfHeal": self_heal},
     }
 
 
@@ -90,6 +91,7 @@ def build_status(result: ApplyResult, *, revision: str, generation: int, previou
     return {
         "observedGeneration": generation,
         "revision": revision,
+        "lastAttemptedRevision": revision,
         "conditions": conditions,
         "inventory": inventory,
         "inventoryCount": len(inventory),
@@ -137,3 +139,35 @@ def is_noop(new: Object, previous: Object | None, *, wrote: bool) -> bool:
                 status.get("drift"))
 
     return essence(new) == essence(previous)
+
+
+def stall_status(previous: Object | None, *, reason: str, message: str, attempted: str | None, generation: int,
+                 at: str) -> Object:
+    """The status fields (a merge patch) that say a revision was not applied and why: Ready
+    False and Stalled True with `reason` and `message`, the attempted revision; `revision`,
+    the inventory and the history keep describing what is applied."""
+    old = (previous or {}).get("conditions") or []
+    patch: Object = {
+        "observedGeneration": generation,
+        "conditions": [
+            _condition(old, "Ready", "False", reason, message, generation, at),
+            _condition(old, "Reconciling", "False", reason, "", generation, at),
+            _condition(old, "Stalled", "True", reason, message, generation, at),
+        ],
+    }
+    if attempted:
+        patch["lastAttemptedRevision"] = attempted
+    return patch
+
+
+def stall_is_recorded(patch: Object, previous: Object | None) -> bool:
+    """Whether `previous` already says what the stall patch would (so it need not be written)."""
+    if not previous:
+        return False
+
+    def essence(conditions: list[Object]) -> list[tuple]:
+        return [(c.get("type"), c.get("status"), c.get("reason"), c.get("message")) for c in conditions or []]
+
+    return (essence(patch["conditions"]) == essence(previous.get("conditions"))
+            and patch.get("lastAttemptedRevision", previous.get("lastAttemptedRevision"))
+            == previous.get("lastAttemptedRevision"))

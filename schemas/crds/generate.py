@@ -364,6 +364,9 @@ def network_sync() -> Schema:
     status = obj("Written by the reconciler.", {
         "observedGeneration": count("metadata.generation last acted on."),
         "revision": revision,
+        "lastAttemptedRevision": string("The revision last tried: equals revision once it applied; a revision "
+                                        "that did not validate or apply stays here, with the reason in the "
+                                        "Stalled condition.", pattern=REVISION),
         "conditions": conditions(["Ready", "Reconciling", "Stalled"]),
         "inventory": array("Objects owned by this spec, as last applied.", inventory_item),
         "inventoryCount": count("Length of inventory (for the OBJECTS column)."),

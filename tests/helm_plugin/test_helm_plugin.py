@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from tests.apply.conftest import cluster  # noqa: F401  (fixture)
 from tests.helm_plugin.helm_env import PLUGIN_DIR, Helm, new_helm
 from tests.k8s_binaries import REPO_ROOT, helm4
 
@@ -258,3 +259,15 @@ def test_install_fails_with_a_one_line_reason_when_pip_fails(bare_helm: Helm, tm
     reasons = [line for line in result.stderr.splitlines() if line.startswith("spiderpool: error:")]
     assert len(reasons) == 1, result.stderr
     assert f"pip install of spiderpool-gitops from {checkout.resolve()} failed" in reasons[0]
+
+
+# --- the GitOps loop through helm ---------------------------------------------------------
+
+def test_watch_once_applies_a_directory_through_helm(helm: Helm, cluster, tmp_path: Path):
+    (tmp_path / "spec.yaml").write_text(INVALID_SPEC.replace("gateway: 10.7.0.1", "gateway: 10.6.0.1"))
+
+    result = helm.run("--kubeconfig", cluster.kubeconfig, "spiderpool", "watch", "--once", tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert re.search(r" sha256:[0-9a-f]{8} \+1 ~0 -0 applied \d+\.\d\ds$", result.stdout, re.MULTILINE), result.stdout
+    assert cluster.get("spiderippools.spiderpool.spidernet.io", "pool-a") is not None
