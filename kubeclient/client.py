@@ -28,6 +28,13 @@ def api_client(*, kubeconfig: str | None = None, context: str | None = None, poo
     try:
         configuration = type.__call__(client.Configuration)  # a fresh one, not a copy of the global default
         path = kubeconfig or os.environ.get("KUBECONFIG")
+        if path and not any(os.path.isfile(p) for p in path.split(os.pathsep) if p):
+            raise ApiError(f"the kubeconfig file {path} does not exist (--kubeconfig, else $KUBECONFIG)",
+                           reason="Config")
+        in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+        if not path and not context and not in_cluster and not os.path.exists(os.path.expanduser("~/.kube/config")):
+            raise ApiError("no cluster to talk to: no kubeconfig (--kubeconfig, $KUBECONFIG or ~/.kube/config) "
+                           "and not running inside a cluster", reason="Config")
         if path or context or os.path.exists(os.path.expanduser("~/.kube/config")):
             config.load_kube_config(config_file=path, context=context, client_configuration=configuration,
                                     persist_config=persist_config)
@@ -52,8 +59,47 @@ def translate(exc: BaseException, what: str) -> ApiError:
             return Unreachable(f"{what}: cannot reach the API server: {exc.reason or exc}")
         return from_status(exc.status, exc.body, what, fallback=str(exc.reason or ""))
     if isinstance(exc, (Urllib3Error, OSError)):  # ConnectionError and TimeoutError are OSErrors
-        return Unreachable(f"{what}: cannot reach the API server: {exc}")
+        cause = network_cause(exc)
+        return Unreachable(f"{what}: cannot reach the API server: {cause}",
+                           refused=isinstance(_root(exc), ConnectionRefusedError) or "refused" in cause)
     raise exc
+
+
+def _root(exc: BaseException) -> BaseException:
+    """The innermost of urllib3's wrappers (MaxRetryError -> NewConnectionError -> OSError)."""
+    seen = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = getattr(exc, "reason", None)
+        if isinstance(inner, BaseException):
+            exc = inner
+            continue
+        if isinstance(exc.__cause__ or exc.__context__, OSError):
+            exc = exc.__cause__ or exc.__context__
+            continue
+        break
+    return exc
+
+
+def network_cause(exc: BaseException) -> str:
+    """What went wrong on the wire, in a few words ("connection refused", "timed out (read)", ...),
+    not urllib3's nest of reprs."""
+    from urllib3.exceptions import ProtocolError, ReadTimeoutError, ConnectTimeoutError
+
+    root = _root(exc)
+    text = str(exc)
+    if isinstance(root, ConnectionRefusedError) or "Connection refused" in text:
+        return "connection refused"
+    if isinstance(root, (ReadTimeoutError, ConnectTimeoutError, TimeoutError)) or "timed out" in text.lower():
+        return "timed out" + (" (no answer within the request timeout)" if "read" in text.lower() else " (connecting)")
+    if isinstance(root, ConnectionResetError) or "reset" in text.lower():
+        return "connection reset"
+    if isinstance(root, ProtocolError) or "aborted" in text.lower() or "closed" in text.lower():
+        return "connection closed by the server"
+    if "Name or service not known" in text or "nodename nor servname" in text:
+        return "host name not found"
+    detail = str(root) or type(root).__name__
+    return detail[:200]
 
 
 def stream_lines(response: Any) -> Iterator[str]:

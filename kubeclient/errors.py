@@ -51,7 +51,9 @@ class Expired(ApiError):
 
 
 class Unreachable(ApiError):
-    pass
+    def __init__(self, message: str, *, status: int | None = None, reason: str = "", refused: bool = False):
+        super().__init__(message, status=status, reason=reason)
+        self.refused = refused  # the connection was refused: nothing listens there (yet)
 
 
 def transient(error: ApiError) -> bool:

@@ -22,11 +22,14 @@ it; unchanged objects are not written at all.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import groupby
+from typing import Callable
 
 from cni.allocation.retirement import RETIRED_KINDS, terminating
+from kubeclient.errors import transient
 
 from . import ownership
 from .kube import ApplyConflict, Cluster, ClusterError, Conflict
@@ -55,8 +58,9 @@ class ApplyOptions:
 @dataclass
 class ObjectResult:
     change: Change
-    action: str  # created|updated|unchanged|deleted|draining|terminating|drifted|conflict|failed
+    action: str  # created|updated|unchanged|deleted|draining|terminating|drifted|conflict|failed|skipped
     message: str = ""
+    transient: bool = False  # failed because the server did not answer, or answered 5xx/429 (the outage kind)
 
 
 @dataclass
@@ -65,6 +69,7 @@ class ApplyResult:
     results: list[ObjectResult] = field(default_factory=list)
     error: str = ""
     refused: bool = False  # stopped before writing (ApplyRefused): the objects are as they were
+    outage: bool = False  # stopped because the API server went away (its retry budget is spent)
 
     @property
     def ok(self) -> bool:
@@ -72,6 +77,15 @@ class ApplyResult:
 
     def count(self, action: str) -> int:
         return sum(1 for r in self.results if r.action == action)
+
+    def tally(self) -> str:
+        """"3 written, 1 failed, 120 not attempted": what an interrupted run did and did not do."""
+        written = sum(1 for r in self.results if r.action in WRITTEN)
+        failed = self.count("failed") + self.count("conflict")
+        return f"{written} written, {failed} failed, {self.count('skipped')} not attempted"
+
+
+WRITTEN = frozenset({"created", "updated", "deleted", "draining"})
 
 
 REFUSALS = {400, 403, 409, 422}  # what a dry run answers when the server would not take the object
@@ -98,15 +112,42 @@ def live_objects(cluster: Cluster, desired: list[Object], spec_name: str) -> lis
 def plan_live(cluster: Cluster, rendered: list[Object], *, spec_name: str, prune: bool,
               concurrency: int = 8) -> tuple[Plan, list[Object]]:
     desired = [with_digest(o) for o in rendered]
-    missing = [f"{kind} ({api})" for api, kind in dict.fromkeys((o["apiVersion"], o["kind"]) for o in desired)
+    missing = [(api, kind) for api, kind in dict.fromkeys((o["apiVersion"], o["kind"]) for o in desired)
                if not cluster.serves(api, kind)]
     if missing:
-        raise ApplyRefused("the cluster does not serve " + ", ".join(missing) +
-                           "; install the CRDs first (spiderpool install-crds)", reason="NoKind")
+        raise ApplyRefused(missing_kinds_message(missing), reason="NoKind")
     live = live_objects(cluster, desired, spec_name)
     plan = make_plan(desired, live, spec_name=spec_name, prune=prune)
+    _mark_drains(plan, live)
     _verify_with_dry_run(cluster, plan, desired, concurrency=concurrency, live=live)
     return plan, live
+
+
+def missing_kinds_message(missing: list[tuple[str, str]]) -> str:
+    """What to install for kinds the cluster does not serve: ours come with `spiderpool
+    install-crds`; Calico's IPPool only with Calico itself."""
+    ours = [f"{kind} ({api})" for api, kind in missing if api not in CALICO_APIS]
+    calico = [f"{kind} ({api})" for api, kind in missing if api in CALICO_APIS]
+    parts = []
+    if ours:
+        parts.append("the cluster does not serve " + ", ".join(ours) + "; install the CRDs first "
+                     "(spiderpool install-crds)")
+    if calico:
+        parts.append("the cluster does not serve Calico's " + ", ".join(calico) + ", which the spec's calico "
+                     "pools need; install Calico (its CRDs) first -- spiderpool install-crds does not install it")
+    return "; ".join(parts)
+
+
+def _mark_drains(plan: Plan, live: list[Object]) -> None:
+    """A pool or subnet to be pruned that still has IPs handed out is drained, not deleted (as
+    `retire` will decide again on a fresh read): say so in the plan."""
+    by_id = {identity(o): o for o in live}
+    for index, change in enumerate(plan.changes):
+        obj = by_id.get(change.key)
+        if change.action == "delete" and change.kind in RETIRED_KINDS and obj is not None and allocated_ips(obj):
+            plan.changes[index] = dataclasses.replace(
+                change, drain=True, reason=f"{allocated_ips(obj)} IP(s) still allocated: disabled now, deleted by a "
+                                           "later apply once they are released")
 
 
 def _verify_with_dry_run(cluster: Cluster, plan: Plan, desired: list[Object], *, concurrency: int,
@@ -145,7 +186,10 @@ def _verify_with_dry_run(cluster: Cluster, plan: Plan, desired: list[Object], *,
                            (" ..." if len(conflicting) > 3 else ""), reason="Conflict")
 
 
-def apply(cluster: Cluster, rendered: list[Object], *, spec_name: str, options: ApplyOptions) -> ApplyResult:
+def apply(cluster: Cluster, rendered: list[Object], *, spec_name: str, options: ApplyOptions,
+          on_result: Callable[[ObjectResult], None] = lambda result: None) -> ApplyResult:
+    """`on_result` hears of each object as soon as it and every object before it in the write
+    order are done (in that order, so the stream is deterministic), from this thread."""
     cluster.start_run()  # one retry budget for the whole apply, shared by all objects and levels
     plan, live = plan_live(cluster, rendered, spec_name=spec_name, prune=options.prune,
                            concurrency=options.concurrency)
@@ -173,26 +217,59 @@ def apply(cluster: Cluster, rendered: list[Object], *, spec_name: str, options: 
     # One dependency level at a time (all subnets before any pool, ...); inside a level the
     # writes are independent, so they go out concurrently: on a real cluster a write is a
     # network round trip, and 2,000 of them in a row take minutes.
+    # A failure stops the run at its level: later levels depend on this one (pools on their
+    # subnet, NADs on their pools) and prune must not run on a half-written spec. A failure of
+    # the server itself (no answer, 5xx, after the run's one retry budget) also stops the rest
+    # of its own level: each would only wait out the same outage again.
     ordered = sorted(plan.changes, key=_write_order)
+    server_gone = threading.Event()
+
+    def guarded(change: Change) -> ObjectResult:
+        if server_gone.is_set():
+            return ObjectResult(change, "skipped", NOT_ATTEMPTED)
+        outcome = carry_out(change)
+        if outcome.action == "failed" and outcome.transient:
+            server_gone.set()
+        return outcome
+
     with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
         levels = [list(level) for _, level in groupby(ordered, key=lambda c: _write_order(c)[:2])]
         for index, level in enumerate(levels):
-            result.results += list(pool.map(carry_out, level))
-            if _stop_after_refusal(result, levels[index + 1:]):
+            for outcome in pool.map(guarded, level):
+                result.results.append(outcome)
+                on_result(outcome)
+            if _stop_after_failure(result, levels[index + 1:], server=cluster.server):
                 break
     return result
 
 
-def _stop_after_refusal(result: ApplyResult, rest: list[list[Change]]) -> bool:
-    """An object claimed by someone else while we wrote: write no further level (nor prune),
-    so of two racing applies the loser stops where it lost."""
+NOT_ATTEMPTED = "not attempted: the apply stopped at an earlier failure"
+
+
+def _stop_after_failure(result: ApplyResult, rest: list[list[Change]], *, server: str) -> bool:
+    """Whether to write no further level, and if so, why (as `result.error`). An object claimed
+    by someone else while we wrote: the loser of two racing applies stops where it lost. Any
+    other failure: what depends on it is not attempted. The objects not attempted are listed
+    as `skipped`."""
     lost = [r for r in result.results if r.action == "conflict"]
-    if not lost or not rest:
+    failed = [r for r in result.results if r.action == "failed"]
+    if not lost and not failed:
         return False
-    skipped = sum(len(level) for level in rest)
-    result.error = (f"{len(lost)} object(s) were claimed by someone else while this apply ran: " +
-                    "; ".join(f"{r.change.ref} {r.message}" for r in lost[:3]) +
-                    f"; {skipped} later change(s) were not made")
+    skipped = [ObjectResult(change, "skipped", NOT_ATTEMPTED) for level in rest for change in level]
+    result.results += skipped
+    tally = result.tally()
+    if lost:
+        result.error = (f"{len(lost)} object(s) were claimed by someone else while this apply ran: " +
+                        "; ".join(f"{r.change.ref} {r.message}" for r in lost[:3]) + f"; {tally}")
+    elif any(r.transient for r in failed):
+        first = next(r for r in failed if r.transient)
+        how = "stopped answering" if "cannot reach the API server" in first.message else "kept failing"
+        result.error = (f"the API server ({server}) {how} during the apply: {first.message}; "
+                        f"{tally}; run apply again once it is back")
+        result.outage = True
+    else:
+        result.error = (f"{len(failed)} object(s) failed: " + "; ".join(r.message or r.change.ref for r in failed[:3])
+                        + f"; {tally}")
     return True
 
 
@@ -229,7 +306,7 @@ def _carry_out(cluster: Cluster, change: Change, desired: Object | None, live: O
     except ApplyConflict as exc:
         return ObjectResult(change, "conflict", str(exc))
     except ClusterError as exc:
-        return ObjectResult(change, "failed", str(exc))
+        return ObjectResult(change, "failed", str(exc), transient=transient(exc))
 
 
 def _prune(cluster: Cluster, change: Change, live: Object | None, options: ApplyOptions) -> ObjectResult:

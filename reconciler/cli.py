@@ -14,7 +14,7 @@ import sys
 import traceback
 from typing import Callable, TextIO
 
-from kubeclient.errors import ApiError
+from kubeclient.errors import ApiError, NotFound
 
 from . import __version__, planview
 from .errors import ReconcilerError, SpecInvalid, SpecLoadError, StateError
@@ -25,13 +25,31 @@ from .yamlio import dump_stream, load_state
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
-def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error exits 1 (2 is `plan --detailed-exitcode`'s "changes"), and a
+    long option must be spelled out (`--stat` is not `--state`). Subcommand parsers are this class too."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _common(*, namespace: bool) -> argparse.ArgumentParser:
+    """The options every command takes. `-n/--namespace` only where it means something: the
+    `ipam` views. A spec's objects are rendered the same whoever runs it and wherever (the Argo
+    CD contract), so the namespace of a network lives in the spec (`networks[].namespace`,
+    default kube-system), never in the caller's flags or environment."""
+    common = Parser(add_help=False)
     cluster = common.add_argument_group("cluster access")
     cluster.add_argument("--kubeconfig", default=argparse.SUPPRESS, help="kubeconfig file (default: $KUBECONFIG)")
     cluster.add_argument("--context", default=argparse.SUPPRESS, help="kubeconfig context (default: $SPIDERPOOL_CONTEXT)")
-    cluster.add_argument("-n", "--namespace", default=argparse.SUPPRESS,
-                         help="namespace for namespaced objects without one (default: $SPIDERPOOL_NAMESPACE)")
+    if namespace:
+        cluster.add_argument("-n", "--namespace", default=argparse.SUPPRESS,
+                             help="only this namespace's objects (default: $SPIDERPOOL_NAMESPACE, else all)")
     cluster.add_argument("--retry-budget", type=float, metavar="SECONDS", default=argparse.SUPPRESS,
                          help="how long to retry failing API requests before giving up (default: 30)")
     cluster.add_argument("--request-timeout", type=float, metavar="SECONDS", default=argparse.SUPPRESS,
@@ -41,8 +59,13 @@ def _parser() -> argparse.ArgumentParser:
                         help="never colour the output")
     common.add_argument("--color", choices=("auto", "always", "never"), default=argparse.SUPPRESS,
                         help="colour the output (default: auto, only on a terminal)")
+    return common
 
-    parser = argparse.ArgumentParser(
+
+def _parser() -> argparse.ArgumentParser:
+    common = _common(namespace=False)
+    with_namespace = _common(namespace=True)
+    parser = Parser(
         prog="spiderpool", parents=[common],
         description="Run a cluster's underlay network (Spiderpool pools, subnets, Multus attachments, "
                     "Calico pools) from a NetworkSpec kept in git.")
@@ -172,13 +195,13 @@ def _parser() -> argparse.ArgumentParser:
     controller.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     controller.set_defaults(func=cmd_controller)
 
-    ipam = sub.add_parser("ipam", parents=[common], help="IP allocation views: pools, subnets, endpoints, check")
+    ipam = sub.add_parser("ipam", parents=[with_namespace], help="IP allocation views: pools, subnets, endpoints, check")
     views = ipam.add_subparsers(dest="view", metavar="VIEW", required=True)
     for name, text in (("pools", "SpiderIPPools as `kubectl get sp` shows them"),
                        ("subnets", "SpiderSubnets as `kubectl get ss` shows them"),
                        ("endpoints", "SpiderEndpoints as `kubectl get se` shows them (all namespaces unless -n)"),
                        ("check", "audit records against pods: duplicates, leaks, missing pods (exit 1 if any)")):
-        view = views.add_parser(name, parents=[common], help=text)
+        view = views.add_parser(name, parents=[with_namespace], help=text)
         view.add_argument("-o", "--output", choices=("text", "json"), default="text")
     ipam.set_defaults(func=cmd_ipam)
     return parser
@@ -272,7 +295,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
     else:
         from .apply import plan_live
 
-        cluster = _connect(args)
+        try:
+            cluster = _connect(args)
+        except ApiError as exc:
+            if exc.reason != "Config":
+                raise
+            raise ReconcilerError(f"{exc}; give --kubeconfig FILE, or plan without a cluster with --offline "
+                                  "(against an empty one) or --state FILE") from None
         against = f"the cluster at {cluster.server}"
         plan, _ = plan_live(cluster, render_valid(valid), spec_name=valid.spec.name, prune=valid.spec.prune)
     if args.output == "json":
@@ -294,10 +323,35 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 APPLY_SYMBOLS = {"created": "+", "updated": "~", "deleted": "-", "draining": "-", "terminating": "-",
-                 "drifted": "~", "conflict": "!", "failed": "!", "unchanged": "="}
+                 "drifted": "~", "conflict": "!", "failed": "!", "skipped": ".", "unchanged": "="}
+APPLY_COLORS = {"created": "32", "updated": "33", "deleted": "31", "draining": "35", "terminating": "35",
+                "drifted": "35", "conflict": "1;31", "failed": "1;31"}
+APPLY_WORDS = {"skipped": "not attempted"}
+DRY_RUN_WORDS = {"created": "would be created", "updated": "would be updated", "deleted": "would be deleted",
+                 "draining": "would be drained"}
+
+
+def _apply_line(r, *, dry_run: bool, color: bool) -> str | None:
+    """One object's outcome as a line, or None for those not worth a line (unchanged, not attempted)."""
+    if (r.action == "unchanged" and not r.message) or r.action == "skipped":
+        return None
+    words = (DRY_RUN_WORDS if dry_run else {}).get(r.action) or APPLY_WORDS.get(r.action, r.action)
+    line = f"  {APPLY_SYMBOLS[r.action]} {r.change.ref} {words}" + (f": {r.message}" if r.message else "")
+    code = APPLY_COLORS.get(r.action)
+    return f"\x1b[{code}m{line}\x1b[0m" if color and code else line
+
+
+def _apply_summary(counts: dict[str, int], *, ok: bool, dry_run: bool) -> str:
+    words = {**APPLY_WORDS, **(DRY_RUN_WORDS if dry_run else {})}
+    shown = ", ".join(f"{n} {words.get(a, a)}" for a, n in counts.items()) or "nothing to do"
+    if dry_run:
+        return f"Dry run {'complete' if ok else 'FAILED'}, nothing was stored: {shown}."
+    return f"Apply {'complete' if ok else 'FAILED'}: {shown}."
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    import threading
+
     from .apply import ApplyOptions
     from .sync import reconcile
 
@@ -309,9 +363,21 @@ def cmd_apply(args: argparse.Namespace) -> int:
     cluster = _connect(args)
     options = ApplyOptions(dry_run=args.dry_run, adopt=args.adopt, allow_empty=args.allow_empty,
                            self_heal=args.self_heal, concurrency=args.concurrency)
-    print(f"Applying NetworkSpec {valid.spec.name!r} to {cluster.server}"
-          f"{' (dry run: nothing is stored)' if args.dry_run else ''} ...", file=sys.stderr)
-    result = reconcile(cluster, valid, path=args.path, options=options)
+    print(f"{'Dry run: checking' if args.dry_run else 'Applying'} NetworkSpec {valid.spec.name!r} against "
+          f"{cluster.server}{' (every write is a server-side dry run: nothing is stored)' if args.dry_run else ''}"
+          " ...", file=sys.stderr, flush=True)
+    color = _color(args, sys.stdout)
+    lock = threading.Lock()
+
+    def stream(r) -> None:  # each object as it is done, not all at the end
+        if args.output == "json":
+            return
+        line = _apply_line(r, dry_run=args.dry_run, color=color)
+        if line is not None:
+            with lock:
+                print(line, flush=True)
+
+    result = reconcile(cluster, valid, path=args.path, options=options, on_result=stream)
     counts = {a: result.count(a) for a in APPLY_SYMBOLS if result.count(a)}
     if args.output == "json":
         print(json.dumps({"spec": valid.spec.name, "dryRun": args.dry_run, "ok": result.ok, "error": result.error,
@@ -321,17 +387,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
                                **({"namespace": r.change.namespace} if r.change.namespace else {}),
                                **({"message": r.message} if r.message else {})} for r in result.results]}, indent=2))
     else:
-        color = _color(args, sys.stdout)
-        for r in result.results:
-            if r.action == "unchanged" and not r.message:
-                continue
-            line = f"  {APPLY_SYMBOLS[r.action]} {r.change.ref} {r.action}" + (f": {r.message}" if r.message else "")
-            code = {"created": "32", "updated": "33", "deleted": "31", "draining": "35", "terminating": "35",
-                    "drifted": "35",
-                    "conflict": "1;31", "failed": "1;31"}.get(r.action)
-            print(f"\x1b[{code}m{line}\x1b[0m" if color and code else line)
-        shown = ", ".join(f"{n} {a}" for a, n in counts.items()) or "nothing to do"
-        print(f"Apply {'complete' if result.ok else 'FAILED'}: {shown}.")
+        print(_apply_summary(counts, ok=result.ok, dry_run=args.dry_run), flush=True)
     if result.error:
         print(f"spiderpool: error: {result.error}", file=sys.stderr)
     return EXIT_OK if result.ok else EXIT_ERROR
@@ -477,7 +533,7 @@ def cmd_install_crds(args: argparse.Namespace) -> int:
     from .sync import install_crds
 
     cluster = _connect(args)
-    names = install_crds(cluster, dry_run=args.dry_run, progress=lambda line: print(line, file=sys.stderr))
+    names = install_crds(cluster, dry_run=args.dry_run, progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(f"{len(names)} CustomResourceDefinitions {'checked (dry run)' if args.dry_run else 'installed and Established'}.")
     return EXIT_OK
 
@@ -548,7 +604,7 @@ def cmd_ipam(args: argparse.Namespace) -> int:
     views = {"pools": (kube.POOLS, ipamview.pool_rows, ipamview.render_pools),
              "subnets": (kube.SUBNETS, ipamview.subnet_rows, ipamview.render_subnets),
              "endpoints": (kube.ENDPOINTS, ipamview.endpoint_rows, None)}
-    namespace = _option(args, "namespace") if args.view == "endpoints" else None
+    namespace = _option(args, "namespace", "SPIDERPOOL_NAMESPACE") if args.view == "endpoints" else None
     budget = _retry(args).budget_seconds
     try:
         cluster = _agent_connect(args)
@@ -557,6 +613,10 @@ def cmd_ipam(args: argparse.Namespace) -> int:
         else:
             kind, to_rows, render = views[args.view]
             rows = to_rows(ipamview.load(cluster, kind, namespace=namespace, budget=budget))
+    except NotFound as exc:  # the list's path is not served: the CRD is not installed
+        print(f"spiderpool: error: the cluster does not serve the Spiderpool CRDs ({exc}); install them first "
+              "(spiderpool install-crds)", file=sys.stderr)
+        return EXIT_ERROR
     except ApiError as exc:
         print(f"spiderpool: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

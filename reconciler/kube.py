@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from kubeclient import client as _client
-from kubeclient.errors import ApiError, ApplyConflict, Conflict, NotFound  # noqa: F401 - the names this package uses
+from kubeclient.errors import ApiError, ApplyConflict, Conflict, NotFound, Unreachable  # noqa: F401 - the names this package uses
 from kubeclient.retry import RetryPolicy, RunBudget, retrying
 
 from .plan import FIELD_MANAGER  # one manager name for writes and diffs
@@ -37,6 +37,7 @@ class Cluster:
     api: Any  # kubernetes.client.ApiClient
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     writes: int = 0
+    _reached: bool = False  # whether any request of this process got an answer (see _call)
     _run_budget: RunBudget = field(default_factory=RunBudget)  # this run's shared backoff (see start_run)
     _dynamic: Any = None
     _cache_dir: Any = None
@@ -64,8 +65,9 @@ class Cluster:
 
     def _discover(self, api_version: str, kind: str):
         for attempt in (1, 2):
-            try:
-                return self.dynamic.resources.get(api_version=api_version, kind=kind)
+            try:  # discovery may go to the server: its network failures are retried and translated too
+                return self._call(lambda: self.dynamic.resources.get(api_version=api_version, kind=kind),
+                                  f"discover {kind} ({api_version})")
             except Exception as exc:  # noqa: BLE001 - only "not served" is handled here
                 if not _client.is_unknown_kind(exc):
                     raise
@@ -204,9 +206,20 @@ class Cluster:
         (the request carried no precondition); else only the caller can decide again."""
         def attempt() -> Any:
             try:
-                return request()
+                answer = request()
             except Exception as exc:  # noqa: BLE001 - translated, never leaked
-                raise _client.translate(exc, what) from None
+                error = _client.translate(exc, what)
+                if error.status is not None:
+                    self._reached = True  # an HTTP answer, if not the one hoped for
+                if isinstance(error, Unreachable) and error.refused and not self._reached:
+                    # Refused before this process ever reached the server: nothing listens at that
+                    # address (a wrong kubeconfig, a cluster that is not up), so say so now rather
+                    # than after a whole retry budget of silence.
+                    raise ClusterError(f"{error}; is {self.server} the right API server, and is it "
+                                       "running? (--kubeconfig, --context)", reason="Refused") from None
+                raise error from None
+            self._reached = True
+            return answer
 
         return retrying(attempt, self.retry, unguarded=retry_conflicts, shared=self._run_budget)
 

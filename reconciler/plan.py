@@ -79,6 +79,7 @@ class Change:
     namespace: str | None
     fields: tuple[FieldChange, ...] = ()
     reason: str = ""
+    drain: bool = False  # a delete of a pool/subnet still in use: it is disabled and drained first
 
     @property
     def ref(self) -> str:

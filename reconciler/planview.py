@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .plan import MISSING, Change, FieldChange, Plan
+from .plan import DIGEST_ANNOTATION, MISSING, Change, FieldChange, Plan
 
 SYMBOLS = {"create": "+", "update": "~", "drift": "~", "delete": "-", "unchanged": "=", "conflict": "!", "rejected": "!",
            "orphan": "?"}
@@ -38,14 +38,23 @@ def _field_line(change: FieldChange, color: bool) -> str:
     return _paint(f"      ~ {change.path}: {_value(change.before)} -> {_value(change.after)}", "update", color)
 
 
+def _shown(fields) -> list[FieldChange]:
+    """The fields a person should see: not the digest apply keeps for itself (plan.DIGEST_ANNOTATION)."""
+    return [f for f in fields if DIGEST_ANNOTATION not in f.path]
+
+
+def _verb(change: Change) -> str:
+    return "will be DRAINED, then deleted" if change.drain else VERBS[change.action]
+
+
 def render_text(plan: Plan, *, against: str, color: bool = False) -> str:
     lines = [f"NetworkSpec {plan.spec_name!r}: plan against {against}", ""]
     for change in plan.changes:
-        head = f"  {SYMBOLS[change.action]} {change.ref} {VERBS[change.action]}"
+        head = f"  {SYMBOLS[change.action]} {change.ref} {_verb(change)}"
         if change.reason:
             head += f": {change.reason}"
         lines.append(_paint(head, change.action, color))
-        lines += [_field_line(f, color) for f in change.fields]
+        lines += [_field_line(f, color) for f in _shown(change.fields)]
     if plan.changes:
         lines.append("")
     lines.append(summary_line(plan))
@@ -57,10 +66,13 @@ def render_text(plan: Plan, *, against: str, color: bool = False) -> str:
 
 
 def summary_line(plan: Plan) -> str:
-    if not plan.has_changes:
+    if not plan.has_changes and not plan.conflicts and not plan.count("rejected"):
         return "No changes. The cluster matches the spec."
+    drains = sum(1 for c in plan.changes if c.drain)
     line = (f"Plan: {plan.count('create')} to add, {plan.count('update')} to change, "
-            f"{plan.count('delete')} to destroy.")
+            f"{plan.count('delete')} to destroy" + (f" ({drains} drained first)." if drains else "."))
+    if plan.conflicts or plan.count("rejected"):
+        line += f" Blocked: {len(plan.conflicts) + plan.count('rejected')} object(s) marked ! above would stop apply."
     if plan.count("drift"):
         line += f" {plan.count('drift')} drifted (reverted only with self-heal)."
     return line
@@ -81,7 +93,9 @@ def render_json(plan: Plan, *, against: str) -> str:
             out["namespace"] = c.namespace
         if c.reason:
             out["reason"] = c.reason
-        out["fields"] = [field(f) for f in c.fields]
+        if c.drain:
+            out["drain"] = True
+        out["fields"] = [field(f) for f in _shown(c.fields)]
         return out
 
     body = {

@@ -51,8 +51,8 @@ def render(spec: NetworkSpec, sources: SourceMap, addresses: Mapping[tuple[str, 
     out += [_subnet(s, addresses[("subnet", s.name)], meta) for s in spec.subnets]
     out += [_ippool(p, addresses, subnets.get(p.subnet), zones, meta) for p in spec.ippools]
     out += [_reserved(r.name, r.ips, r.path, meta) for r in spec.reserved_ips]
-    if spec.coordinator is not None:
-        out.append(_coordinator(spec, meta))
+    if spec.coordinator is not None or spec.cluster.pod_cidrs or spec.cluster.service_cidrs:
+        out.append(_coordinator(spec, meta))  # spec.cluster's CIDRs ride on it, section or not
     out += [_network(n, meta) for n in spec.networks]
     out += [_calico(s, spec.calico_api_version, meta) for s in spec.subnets if s.calico is not None]
     return sorted(out, key=object_sort_key)
@@ -174,8 +174,13 @@ def _compact(texts: tuple[str, ...], version: int) -> list[str]:
 
 
 def _coordinator(spec: NetworkSpec, meta: _Meta) -> Object:
-    values = copy.deepcopy(spec.coordinator.values)
-    values["hijackCIDR"] = [_as_cidr(c) for c in values.get("hijackCIDR", [])]
+    """SpiderCoordinator `default`: the spec's `coordinator:` values, and spec.cluster's CIDRs as
+    annotations (they win over discovered ones). Without a `coordinator:` section it carries only
+    the CIDRs (its spec is then empty: server-side apply claims no field of it)."""
+    section = spec.coordinator
+    values = copy.deepcopy(section.values) if section is not None else {}
+    if section is not None:
+        values["hijackCIDR"] = [_as_cidr(c) for c in values.get("hijackCIDR", [])]
     body = {key: values[key] for key in sorted(values)}
     annotations = {}  # spec.cluster wins over discovered CIDRs; the coordinator reads these
     if spec.cluster.pod_cidrs:
@@ -183,7 +188,8 @@ def _coordinator(spec: NetworkSpec, meta: _Meta) -> Object:
     if spec.cluster.service_cidrs:
         annotations[SERVICE_CIDRS_ANNOTATION] = ",".join(spec.cluster.service_cidrs)
     return {"apiVersion": SPIDER_API, "kind": "SpiderCoordinator",
-            "metadata": meta("default", spec.coordinator.path, annotations=annotations), "spec": body}
+            "metadata": meta("default", section.path if section is not None else ("spec", "cluster"),
+                             annotations=annotations), "spec": body}
 
 
 def _as_cidr(text: str) -> str:

@@ -30,9 +30,10 @@ def revision_of(path: str, rendered: list[dict]) -> str:
 
 
 def reconcile(cluster: Cluster, valid: ValidSpec, *, path: str, options: ApplyOptions, revision: str | None = None,
-              source: dict[str, str] | None = None) -> ApplyResult:
+              source: dict[str, str] | None = None, on_result=lambda result: None) -> ApplyResult:
     """Apply a valid spec and record the outcome. `revision` defaults to what `path` says (its
-    clean commit, else a digest); `source` is recorded as the NetworkSync's spec.source."""
+    clean commit, else a digest); `source` is recorded as the NetworkSync's spec.source;
+    `on_result` hears of each object as it is done (see `apply.apply`)."""
     spec = valid.spec
     rendered = render_valid(valid)
     started = syncstatus.now()
@@ -40,18 +41,27 @@ def reconcile(cluster: Cluster, valid: ValidSpec, *, path: str, options: ApplyOp
     options = dataclasses.replace(options, self_heal=options.self_heal or spec.self_heal, prune=spec.prune)
     writes_before = cluster.writes
     try:
-        result = apply(cluster, rendered, spec_name=spec.name, options=options)
+        result = apply(cluster, rendered, spec_name=spec.name, options=options, on_result=on_result)
     except ApplyRefused as refused:
         _record_refusal(cluster, valid, refused, path=path, revision=revision, started=started, options=options,
                         source=source)
         raise
-    cluster.start_run()  # recording the outcome gets a retry budget of its own
-    if not options.dry_run and cluster.serves(syncstatus.API_VERSION, syncstatus.KIND):
-        try:
+    if not result.outage:
+        cluster.start_run()  # recording the outcome gets a retry budget of its own ...
+    # ... unless the server went away mid-apply: then the run's budget is spent, and the record
+    # is one try per request (it lands if the server is back, and costs no second wait if not)
+    if options.dry_run:
+        return result
+    try:
+        if cluster.serves(syncstatus.API_VERSION, syncstatus.KIND):
             _record(cluster, valid, path=path, result=result, revision=revision, started=started, options=options,
                     wrote=cluster.writes > writes_before, source=source)
-        except ClusterError as exc:  # the objects' outcome stands; say that the record of it failed
-            result.error = f"could not record the result in NetworkSync {spec.name}: {exc}"
+    except ClusterError as exc:  # the objects' outcome stands; say that the record of it failed
+        if result.outage:
+            result.error += f"; NetworkSync {spec.name} could not record this either"
+        else:
+            note = f"could not record the result in NetworkSync {spec.name}: {exc}"
+            result.error = f"{result.error} ({note})" if result.error else note
     return result
 
 
@@ -111,6 +121,10 @@ def record_stall(cluster: Cluster, *, spec_name: str, reason: str, message: str,
     return True
 
 
+def _version(obj: dict | None) -> str:
+    return str(((obj or {}).get("metadata") or {}).get("resourceVersion") or "")
+
+
 def install_crds(cluster: Cluster, *, dry_run: bool = False, wait_seconds: float = 60.0,
                  progress=lambda line: None) -> list[str]:
     """Server-side apply every CRD in schemas/crds, then wait until each is Established."""
@@ -120,12 +134,14 @@ def install_crds(cluster: Cluster, *, dry_run: bool = False, wait_seconds: float
     for path in schemas.crd_paths():
         crd: dict[str, Any] = YAML(typ="safe", pure=False).load(path.read_text())
         existing = cluster.get(crd)
-        cluster.apply(crd, force=True, dry_run=dry_run)
+        answer = cluster.apply(crd, force=True, dry_run=dry_run)
         names.append(crd["metadata"]["name"])
-        progress(f"{'would install' if dry_run else 'installed' if existing is None else 'updated'} "
-                 f"CustomResourceDefinition {crd['metadata']['name']}")
+        same = existing is not None and _version(answer) == _version(existing)  # a no-op apply keeps it
+        verb = "installed" if existing is None else "unchanged" if same else "updated"
+        progress(f"{'would be ' + verb if dry_run else verb} CustomResourceDefinition {crd['metadata']['name']}")
     if dry_run:
         return names
+    progress(f"waiting until the {len(names)} CustomResourceDefinitions are Established ...")
     deadline = time.monotonic() + wait_seconds
     pending = list(names)
     while pending:

@@ -85,7 +85,7 @@ def build_status(result: ApplyResult, *, revision: str, generation: int, previou
     outcome = "Failed" if failed or result.error else "Succeeded"
     entry = {"revision": revision, "startedAt": started, "finishedAt": finished, "result": outcome, "counts": counts}
     inventory = [_ref(r.change) for r in result.results if r.action not in ("deleted", "conflict")
-                 and r.change.action != "orphan"]
+                 and r.change.action != "orphan" and not (r.action == "skipped" and r.change.action == "create")]
     if result.refused:  # nothing was written: what the spec owns is what it owned before
         inventory = list(previous.get("inventory") or [])
     return {

@@ -372,6 +372,23 @@ def _networks(check: _Checker, pools: dict[str, tuple[IPPool, Addresses]]) -> No
                 _network_pool(check, network, path, name, version, pools)
         if network.coordinator:
             _coordinator(check, network.path + ("coordinator",), network.coordinator)
+    _shared_parents(check)
+
+
+def _shared_parents(check: _Checker) -> None:
+    """The kernel refuses macvlan and ipvlan interfaces on one parent device (EBUSY), and a VLAN
+    network's parent is `<master>.<vlanID>`: one such pair is an error at the later network."""
+    first: dict[tuple[str, int], Network] = {}
+    for network in check.spec.networks:
+        if network.type not in ("macvlan", "ipvlan") or network.master is None:
+            continue
+        parent = (network.master, network.vlan_id)
+        other = first.setdefault(parent, network)
+        if other.type != network.type:
+            where = f"{network.master}.{network.vlan_id}" if network.vlan_id else network.master
+            check.error(network.path + ("master",),
+                        f"{network.type} on {where}, where {other.type} network {other.name!r} already is: the "
+                        "kernel allows no macvlan and ipvlan interfaces on one parent; use another master or VLAN")
 
 
 def _network_fields(check: _Checker, network: Network) -> None:

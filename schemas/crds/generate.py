@@ -329,7 +329,8 @@ def network_attachment_definition() -> Schema:
 # --- gitops.spidernet.io/v1alpha1 --------------------------------------------------------------
 
 GITOPS = dict(group="gitops.spidernet.io", version="v1alpha1", categories=["spiderpool", "spiderpool-gitops"])
-ACTIONS = ["created", "updated", "unchanged", "deleted", "draining", "terminating", "drifted", "conflict", "failed"]
+ACTIONS = ["created", "updated", "unchanged", "deleted", "draining", "terminating", "drifted", "conflict", "failed",
+           "skipped"]  # skipped: not attempted, the apply stopped at an earlier failure
 FINDINGS = ["MasterInterfaceMissing", "ZoneUnreachable", "IPConflict", "GatewayUnreachable", "PoolExhausted"]
 REVISION = r"^(sha256:[0-9a-f]{64}|[0-9a-f]{7,64})$"
 

@@ -178,7 +178,9 @@ def test_an_invalid_spec_applies_nothing(cli, cluster, write_spec):
 def test_dry_run_sends_dry_runs_and_stores_nothing(cli, cluster):
     code, out, err = cli("apply", EXAMPLES / "cross-zone-pools", "--dry-run")
     assert code == 0, err
-    assert "Apply complete: 6 created." in out
+    assert "Dry run complete, nothing was stored: 6 would be created." in out and "Apply complete" not in out
+    assert "  + SpiderSubnet subnet-6 would be created" in out.splitlines()
+    assert "every write is a server-side dry run: nothing is stored" in err
     assert cluster.stats.writes == 0
     assert owned(cluster, "cross-zone") == {}
 

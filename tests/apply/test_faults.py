@@ -166,7 +166,8 @@ def test_failures_during_the_writes_are_reported_per_object_and_recorded(cli, cl
     code, out, err = cli("apply", EXAMPLE)
     assert code == 1
     assert "! SpiderReservedIP routers failed: SpiderReservedIP routers: the API server answered 500" in out
-    assert "Apply FAILED: 5 created, 1 failed." in out
+    assert "Apply FAILED: 4 created, 1 failed, 1 not attempted." in out  # the NAD's level is never reached
+    assert "NetworkAttachmentDefinition" not in out
     monkeypatch.undo()
     sync = cluster.get("networksyncs.gitops.spidernet.io", "cross-zone")
     conditions = {c["type"]: (c["status"], c["reason"]) for c in sync["status"]["conditions"]}

@@ -153,7 +153,7 @@ class API:
         return getattr(self, f"_{info.verb}")(info, rt, request)
 
     def _inject_fault(self, info: requestinfo.RequestInfo, rt: ResourceType) -> None:
-        fault = self.faults.decide(info.verb)
+        fault = self.faults.decide(info.verb, info.resource)
         if fault is None:
             return
         if fault.kind == "slow":
