@@ -151,10 +151,26 @@ def _parser() -> argparse.ArgumentParser:
                        help="text lines, or one JSON object per line")
     watch.set_defaults(func=cmd_watch)
 
-    status = sub.add_parser("status", parents=[common], help="show NetworkSync status of applied specs")
+    status = sub.add_parser(
+        "status", parents=[common], help="show NetworkSync status of applied specs",
+        description="Each applied spec's NetworkSync: ready, revision, objects, drift, history. Drift is the "
+                    "cluster's now (a plan against it) when the spec's recorded source path is readable here; "
+                    "otherwise it is as of the last apply, and says so.")
     status.add_argument("name", nargs="?", help="one spec's details (default: a table of all)")
     status.add_argument("-o", "--output", choices=("text", "json"), default="text")
     status.set_defaults(func=cmd_status)
+
+    delete = sub.add_parser(
+        "delete", parents=[common], help="retire a spec: prune everything it owns, then its NetworkSync",
+        description="Delete every object the spec NAME owns, by apply's prune rules (a pool or subnet still "
+                    "holding IPs is disabled and drained, never deleted), then its NetworkSync. Exit 0 when all "
+                    "is gone; 1 on a failure, or while something still drains (run it again once it is empty; "
+                    "the NetworkSync is kept until then).")
+    delete.add_argument("name", metavar="NAME", help="the spec's metadata.name (as `spiderpool status` lists it)")
+    delete.add_argument("--dry-run", action="store_true", help="send every delete as a server-side dry run")
+    delete.add_argument("--concurrency", type=int, default=8, metavar="N", help=argparse.SUPPRESS)
+    delete.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    delete.set_defaults(func=cmd_delete)
 
     drift = sub.add_parser("drift", parents=[common], help="show what nodes see that differs from the spec",
                            description="Print every node's NodeReport (exit 1 when any finding is an Error).")
@@ -500,6 +516,7 @@ def _follow(args: argparse.Namespace, loop, source) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from . import statusview
+    from .sync import live_drift
 
     cluster = _connect(args)
     syncs = cluster.list("gitops.spidernet.io/v1alpha1", "NetworkSync")
@@ -509,13 +526,58 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"spiderpool: error: no NetworkSync {args.name!r} in the cluster (has the spec been applied?)",
                   file=sys.stderr)
             return EXIT_ERROR
+    live = {s["metadata"]["name"]: live_drift(cluster, s) for s in syncs}
     if args.output == "json":
-        print(json.dumps({"items": [statusview.summary(s) for s in syncs]}, indent=2))
+        print(json.dumps({"items": [statusview.summary(s, live=live[s["metadata"]["name"]]) for s in syncs]},
+                         indent=2))
     elif args.name:
-        sys.stdout.write(statusview.details(syncs[0]))
+        sys.stdout.write(statusview.details(syncs[0], live=live[args.name]))
     else:
-        sys.stdout.write(statusview.table(syncs))
-    return EXIT_OK if all(statusview.ready(s) for s in syncs) else EXIT_ERROR
+        sys.stdout.write(statusview.table(syncs, live=live))
+    healthy = all(statusview.ready(s) and not live[s["metadata"]["name"]] for s in syncs)
+    return EXIT_OK if healthy else EXIT_ERROR
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from .sync import retire_spec
+
+    cluster = _connect(args)
+    syncs = cluster.list("gitops.spidernet.io/v1alpha1", "NetworkSync") \
+        if cluster.serves("gitops.spidernet.io/v1alpha1", "NetworkSync") else []
+    print(f"{'Dry run: checking the deletion of' if args.dry_run else 'Deleting'} NetworkSpec {args.name!r} from "
+          f"{cluster.server}{' (nothing is stored)' if args.dry_run else ''} ...", file=sys.stderr, flush=True)
+    color = _color(args, sys.stdout)
+
+    def stream(r) -> None:
+        line = _apply_line(r, dry_run=args.dry_run, color=color) if args.output == "text" else None
+        if line is not None:
+            print(line, flush=True)
+
+    result, gone = retire_spec(cluster, args.name, dry_run=args.dry_run, on_result=stream)
+    known = any(s["metadata"]["name"] == args.name for s in syncs)
+    if not result.results and not known:
+        print(f"spiderpool: error: no spec {args.name!r} in the cluster: no NetworkSync and no object it owns",
+              file=sys.stderr)
+        return EXIT_ERROR
+    counts = {a: result.count(a) for a in APPLY_SYMBOLS if result.count(a)}
+    if args.output == "json":
+        print(json.dumps({"spec": args.name, "dryRun": args.dry_run, "ok": result.ok, "error": result.error,
+                          "networkSyncDeleted": gone, "counts": counts}, indent=2))
+    else:
+        summary = _apply_summary(counts, ok=result.ok, dry_run=args.dry_run)
+        if gone:
+            summary += f" NetworkSync {args.name} deleted."
+        print(summary.replace("Apply ", "Delete ", 1))
+    if result.error:
+        print(f"spiderpool: error: {result.error}", file=sys.stderr)
+        return EXIT_ERROR
+    draining = result.count("draining") + result.count("terminating")
+    if draining and not args.dry_run:
+        print(f"spiderpool: error: {draining} object(s) still hold IPs and are draining (disabled, never deleted "
+              f"while in use); run `spiderpool delete {args.name}` again once they are released; NetworkSync "
+              f"{args.name} is kept until then", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
 
 
 def cmd_drift(args: argparse.Namespace) -> int:

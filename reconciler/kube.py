@@ -174,7 +174,9 @@ class Cluster:
         resource = self.resource(obj["apiVersion"], obj["kind"])
         meta = obj["metadata"]
         self._count(dry_run)
-        body = {"apiVersion": "v1", "kind": "DeleteOptions"}
+        body: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
+        if dry_run:  # a DELETE with a body takes its options from the body alone: ?dryRun=All would be ignored
+            body["dryRun"] = ["All"]
         if resource_version:
             body["preconditions"] = {"resourceVersion": resource_version}
         try:

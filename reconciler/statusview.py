@@ -40,9 +40,12 @@ def source_text(sync: Object) -> str:
     return source.get("path") or "-"
 
 
-def summary(sync: Object) -> Object:
+def summary(sync: Object, *, live: list[Object] | None = None) -> Object:
+    """`live`: the drift in the cluster now, when it could be computed (see sync.live_drift);
+    otherwise the drift recorded at the last apply, and `driftAsOf` says when that was."""
     status = sync.get("status") or {}
     condition = _condition(sync, "Ready")
+    finished = (status.get("lastApply") or {}).get("finishedAt")
     return {
         "name": sync["metadata"]["name"],
         "source": (sync.get("spec") or {}).get("source") or {},
@@ -54,24 +57,36 @@ def summary(sync: Object) -> Object:
         "revision": status.get("revision"),
         "objects": status.get("inventoryCount", 0),
         "lastApply": (status.get("lastApply") or {}).get("finishedAt"),
-        "drift": status.get("drift") or [],
+        "drift": live if live is not None else status.get("drift") or [],
+        "driftAsOf": "live" if live is not None else finished,
         "history": status.get("history") or [],
     }
 
 
-def table(syncs: list[Object]) -> str:
+def _drift_cell(s: Object) -> str:
+    return str(len(s["drift"])) if s["driftAsOf"] == "live" else f"{len(s['drift'])}@apply"
+
+
+def table(syncs: list[Object], *, live: dict[str, list[Object] | None] | None = None) -> str:
     if not syncs:
         return "No NetworkSync found: no spec has been applied to this cluster yet.\n"
     rows = [["NAME", "READY", "REASON", "REVISION", "OBJECTS", "DRIFT", "LAST-APPLY", "MESSAGE"]]
-    for sync in sorted(syncs, key=lambda s: s["metadata"]["name"]):
-        s = summary(sync)
-        rows.append([s["name"], s["ready"], s["reason"] or "-", _short(s["revision"]), str(s["objects"]),
-                     str(len(s["drift"])), age(s["lastApply"]), (s["message"] or "")[:60]])
-    return tables.table(rows[0], rows[1:])
+    summaries = [summary(sync, live=(live or {}).get(sync["metadata"]["name"]))
+                 for sync in sorted(syncs, key=lambda s: s["metadata"]["name"])]
+    for s in summaries:
+        ready_ = "False" if s["driftAsOf"] == "live" and s["drift"] and s["ready"] == "True" else s["ready"]
+        reason = "Drifted" if ready_ != s["ready"] else s["reason"] or "-"
+        rows.append([s["name"], ready_, reason, _short(s["revision"]), str(s["objects"]),
+                     _drift_cell(s), age(s["lastApply"]), (s["message"] or "")[:60]])
+    text = tables.table(rows[0], rows[1:])
+    if any(s["driftAsOf"] != "live" for s in summaries):
+        text += ("DRIFT n@apply: as of that spec's last apply (its source is not readable here); "
+                 "`spiderpool plan SPEC` shows the cluster now.\n")
+    return text
 
 
-def details(sync: Object) -> str:
-    s = summary(sync)
+def details(sync: Object, *, live: list[Object] | None = None) -> str:
+    s = summary(sync, live=live)
     status = sync.get("status") or {}
     ready_line = f"{s['ready']} ({s['reason']})" + ("" if s["lastError"] else f" {s['message']}")
     lines = [f"NetworkSpec:  {s['name']}", f"Source:       {source_text(sync)}", f"Ready:        {ready_line}",
@@ -84,6 +99,11 @@ def details(sync: Object) -> str:
         error_lines = s["lastError"].splitlines()
         lines.append(f"Last error:   {error_lines[0]}")
         lines += [f"              {line}" for line in error_lines[1:]]
+    if s["driftAsOf"] == "live":
+        lines.append(f"Drift:        {len(s['drift'])} field(s) changed in the cluster now (planned just now)")
+    else:
+        lines.append(f"Drift:        {len(s['drift'])} field(s) as of the last apply ({s['driftAsOf'] or '-'}); "
+                     "the source is not readable here, `spiderpool plan SPEC` shows the cluster now")
     if s["drift"]:
         lines += ["", "Drift (changed in the cluster, not in the spec):"]
         for d in s["drift"]:

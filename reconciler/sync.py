@@ -156,3 +156,71 @@ def install_crds(cluster: Cluster, *, dry_run: bool = False, wait_seconds: float
         time.sleep(0.2)
     cluster.forget_discovery()
     return names
+
+
+def live_drift(cluster: Cluster, sync: dict) -> list[dict] | None:
+    """The drift in the cluster now of the spec a NetworkSync records, when its source is a local
+    path this process can read (as `plan` computes it); None when it cannot be known here (a git
+    source, a path that is not on this machine, a spec that no longer validates)."""
+    import os
+
+    from .apply import plan_live
+    from .errors import ReconcilerError
+    from .pipeline import load_and_validate
+
+    source = (sync.get("spec") or {}).get("source") or {}
+    path = source.get("path")
+    if source.get("repo") or not path or not os.path.exists(path):
+        return None
+    try:
+        valid = load_and_validate(path)
+    except ReconcilerError:
+        return None
+    if valid.spec.name != sync["metadata"]["name"]:
+        return None
+    try:
+        plan, _ = plan_live(cluster, render_valid(valid), spec_name=valid.spec.name, prune=valid.spec.prune)
+    except ClusterError as exc:
+        if exc.reason == "NoKind":
+            return None  # a kind the cluster does not serve: plan says so; status shows what it recorded
+        raise
+    return [{"kind": c.kind, **({"namespace": c.namespace} if c.namespace else {}), "name": c.name,
+             "field": f.path, "desired": syncstatus.plain(f.after), "live": syncstatus.plain(f.before)}
+            for c in plan.changes if c.action == "drift" for f in c.fields]
+
+
+def retire_spec(cluster: Cluster, name: str, *, dry_run: bool = False,
+                on_result=lambda result: None) -> tuple[ApplyResult, bool]:
+    """`spiderpool delete NAME`: prune everything the spec owns by the same rules as apply (a pool
+    or subnet still in use is disabled and drained, never deleted), then delete its NetworkSync --
+    only once nothing is left draining, so `status` keeps saying what remains. -> (the result,
+    whether the NetworkSync is gone)."""
+    options = ApplyOptions(dry_run=dry_run, allow_empty=True)
+    result = apply(cluster, [], spec_name=name, options=options, on_result=on_result)
+    if dry_run or not result.ok or result.count("draining") or result.count("terminating"):
+        if not dry_run:
+            _record_retirement(cluster, name, result)
+        return result, False
+    cluster.start_run()
+    probe = syncstatus.sync_object(name, source_path="", prune=True, self_heal=False)
+    if cluster.serves(syncstatus.API_VERSION, syncstatus.KIND):
+        cluster.delete(probe)
+    return result, True
+
+
+def _record_retirement(cluster: Cluster, name: str, result: ApplyResult) -> None:
+    cluster.start_run()
+    try:
+        if not cluster.serves(syncstatus.API_VERSION, syncstatus.KIND):
+            return
+        live = cluster.get(syncstatus.sync_object(name, source_path="", prune=True, self_heal=False))
+        if live is None:
+            return
+        status = syncstatus.build_status(result, revision=syncstatus.digest_revision([]),
+                                         generation=int(live["metadata"].get("generation", 1)),
+                                         previous=live.get("status"), started=syncstatus.now(),
+                                         finished=syncstatus.now())
+        cluster.update_status(live, status)
+    except ClusterError:
+        pass  # the deletion's outcome is what the caller reports
+

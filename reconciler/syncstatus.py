@@ -104,8 +104,11 @@ def build_status(result: ApplyResult, *, revision: str, generation: int, previou
     }
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     return None if value is MISSING else value
+
+
+_plain = plain
 
 
 def _ref(change) -> Object:
