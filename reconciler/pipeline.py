@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from . import model, render as rendering
-from .errors import SpecInvalid
+from .errors import SpecError, SpecInvalid
 from .loader import SourceMap, load_spec
 from .schema import schema_errors
 from .validate import validate_and_parse
@@ -29,7 +29,7 @@ def load_and_validate(path: str | os.PathLike) -> ValidSpec:
     loaded = load_spec(path)
     errors = schema_errors(loaded.data, loaded.sources)
     if errors:
-        raise SpecInvalid(errors)
+        raise SpecInvalid(errors + _semantic_despite(errors, loaded))
     spec = model.build(loaded.data)
     errors, addresses = validate_and_parse(spec, loaded.sources)
     if errors:
@@ -44,3 +44,29 @@ def render_valid(valid: ValidSpec) -> list[dict]:
 def render_path(path: str | os.PathLike) -> list[dict]:
     """The Kubernetes objects a spec stands for; raises SpecInvalid/SpecLoadError."""
     return render_valid(load_and_validate(path))
+
+
+def _item(path: str) -> str:
+    """The spec item an error is about: `spec.ippools[3]` for `spec.ippools[3].gateway`, else the
+    first two segments (`spec.cluster`)."""
+    head, bracket, _ = path.partition("]")
+    if bracket:
+        return head + "]"
+    return ".".join(path.split(".")[:2])
+
+
+def _semantic_despite(schema: list[SpecError], loaded) -> list[SpecError]:
+    """The semantic errors of a spec with schema errors, where the document is still readable:
+    all of them at once, not one kind after the other. Only errors about items the schema found
+    nothing wrong with are kept (a broken item's semantic errors would only echo its schema
+    error), and none when the document cannot be read as a spec at all."""
+    broken = {_item(e.path) for e in schema}
+    if any(item in ("$", "spec", "") or not item.startswith("spec.") for item in broken):
+        return []
+    try:
+        spec = model.build(loaded.data)
+        semantic, _ = validate_and_parse(spec, loaded.sources)
+    except Exception:  # noqa: BLE001 - a document too broken to model: the schema errors say why
+        return []
+    return [e for e in semantic if _item(e.path) not in broken]
+
