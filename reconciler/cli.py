@@ -220,7 +220,21 @@ def _parser() -> argparse.ArgumentParser:
         view = views.add_parser(name, parents=[with_namespace], help=text)
         view.add_argument("-o", "--output", choices=("text", "json"), default="text")
     ipam.set_defaults(func=cmd_ipam)
+
+    completion = sub.add_parser("completion", help="print a shell completion script (bash or zsh)",
+                                description="Print a completion script generated from this CLI's flags. bash: "
+                                            "`source <(spiderpool completion bash)`; zsh: "
+                                            "`source <(spiderpool completion zsh)`.")
+    completion.add_argument("shell", choices=("bash", "zsh"))
+    completion.set_defaults(func=cmd_completion)
     return parser
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    from .completion import script
+
+    sys.stdout.write(script(_parser(), args.shell))
+    return EXIT_OK
 
 
 def _retry(args: argparse.Namespace):
