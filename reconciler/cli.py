@@ -1,7 +1,7 @@
 """The `spiderpool` command line (also run as `helm spiderpool ...`).
 
 The only module that prints. Each subcommand is a short function over the
-pipeline; exit codes follow DESIGN.md: validate 0/1, render 0/1, plan 0 (with
+pipeline; exit codes (docs/commands.md): validate 0/1, render 0/1, plan 0 (with
 `--detailed-exitcode`: 0 no changes, 2 changes, 1 error).
 """
 
