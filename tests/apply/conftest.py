@@ -8,7 +8,7 @@ import pytest
 
 from reconciler.cli import main
 from reconciler.kube import RetryPolicy
-from tests.conftest import REPO, with_crds
+from tests.conftest import with_crds
 
 
 @pytest.fixture
