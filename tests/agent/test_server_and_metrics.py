@@ -13,7 +13,7 @@ from agent.server import AgentServer, Routes, SocketInUse
 
 
 def routes() -> Routes:
-    return Routes(cni=lambda body: {"exitCode": 0, "stdout": ""}, ready=lambda: [], metrics=lambda: "")
+    return Routes(cni=lambda body, peer: {"exitCode": 0, "stdout": ""}, ready=lambda: [], metrics=lambda: "")
 
 
 def test_the_socket_is_created_0600_in_a_new_directory_replacing_a_stale_file(sock_dir):
