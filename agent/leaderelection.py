@@ -144,6 +144,6 @@ class LeaderElector:
                 self.log.error("leader election lost", holder=self.holder or None)
                 on_stopped_leading()
                 return True
+        on_stopped_leading()  # the caller's work stops first; only then may a standby start
         self.release()
-        on_stopped_leading()
         return False
