@@ -569,8 +569,13 @@ def cmd_controller(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    return serve(settings, connect=lambda: _connect(args), connect_agent=lambda: _agent_connect(args), stop=stop,
+    code = serve(settings, connect=lambda: _connect(args), connect_agent=lambda: _agent_connect(args), stop=stop,
                  on_serving=lambda what: print(f"spiderpool controller: serving {what}", file=sys.stderr, flush=True))
+    if code != EXIT_OK:  # the Lease was lost: exit now, without waiting for writes still in flight to finish
+        print("spiderpool controller: leader election lost; exiting", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(code)
+    return code
 
 
 def _controller_once(args: argparse.Namespace) -> int:

@@ -31,6 +31,8 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
+from prometheus_client import CollectorRegistry
+
 from agent import kube as k8s
 from agent.coordinatorstatus import CoordinatorStatusSync
 from agent.ipgc import IpGc
@@ -38,7 +40,6 @@ from agent.leasedecision import Timing as LeaseTiming
 from agent.leaderelection import LeaderElector
 from agent.logs import Log
 from agent.metrics import AgentMetrics
-from prometheus_client import CollectorRegistry
 
 from . import schedule
 from .apply import ApplyOptions

@@ -97,3 +97,16 @@ def test_an_invalid_push_is_an_InvalidSpec_warning_event_and_a_failure_metric(re
     assert cluster.get(POOLS, "pool-b") is None
     assert 'spiderpool_gitops_reconcile_failures_total{reason="InvalidSpec"} 1.0' in c.metrics()
     assert c.stop() == 0
+
+
+def test_a_leader_that_finds_the_lease_taken_stops_acting_and_exits_1(remote, controllers, cluster, tmp_path):
+    lease = f"spiderpool-controller-{uuid.uuid4().hex[:6]}"
+    remote.push_spec(spec())
+    c = start(controllers, "ctl-usurped", remote, tmp_path, lease)
+    until(lambda: holder(cluster, lease) == "ctl-usurped", timeout=60, what="it leads", context=c.logs)
+
+    cluster.patch(LEASES, lease, {"spec": {"holderIdentity": "someone-else"}}, "default")
+
+    assert c.process.wait(timeout=RENEW_DEADLINE + 10) == 1
+    assert '"leader election lost"' in c.logs() and "exiting" in c.logs()
+    assert holder(cluster, lease) == "someone-else"
