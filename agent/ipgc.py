@@ -50,12 +50,14 @@ class PassResult:
 
 class IpGc:
     def __init__(self, kube: k8s.Kube, *, interval: float = 120.0, grace: float = 30.0, log: Log | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc), metrics: AgentMetrics | None = None):
         self.kube, self.interval, self.grace, self.clock = kube, interval, timedelta(seconds=grace), clock
         self.log = log or Log("ipgc")
-        self.metrics = AgentMetrics()
-        self.gc_counts = Counter("spiderpool_ip_gc_counts", "IPs released by the garbage collector, by pool")
-        self.gc_failures = Counter("spiderpool_ip_gc_failure_counts", "garbage collector releases that failed")
+        self.metrics = metrics or AgentMetrics()
+        self.gc_counts = Counter("spiderpool_ip_gc_counts", "IPs released by the garbage collector, by pool", ("pool",),
+                                 registry=self.metrics.registry)
+        self.gc_failures = Counter("spiderpool_ip_gc_failure_counts", "garbage collector releases that failed",
+                                   ("pool",), registry=self.metrics.registry)
         self._wake = threading.Event()
         self.cache = Cache(kube, controller_kinds(), log=Log("cache", role="ipgc"), on_event=self._on_event)
         self.committer = Committer(kube, self.cache, metrics=self.metrics, log=Log("commit", role="ipgc"))

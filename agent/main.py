@@ -22,7 +22,7 @@ from .commit import Committer
 from .logs import Log, setup
 from .metrics import AgentMetrics
 from .nodereport import NodeReporter
-from .server import AgentServer, Routes
+from .server import AgentServer, Peer, Routes
 from .service import AgentSettings, CniService
 
 
@@ -48,11 +48,11 @@ class Agent:
                                                       ready=self.cache.problems, metrics=self._metrics))
         self._stopped = False
 
-    def _cni(self, body: Any) -> dict:
+    def _cni(self, body: Any, peer: Peer) -> dict:
         return self.service.handle(body).to_body()
 
-    def _coordinator(self, body: Any) -> dict:
-        return self.coordinator.handle(body).to_body()
+    def _coordinator(self, body: Any, peer: Peer) -> dict:
+        return self.coordinator.handle(body, caller_pid=peer.pid).to_body()
 
     def _metrics(self) -> str:
         problems = self.cache.problems()

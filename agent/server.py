@@ -4,6 +4,19 @@ The socket file is created with mode 0600 in a directory made on demand; a stale
 file from a killed agent is replaced, a live agent's is not (bind fails with a
 clear error instead of stealing another agent's socket). One thread per
 connection: a request waiting for its group commit must not hold up the next.
+
+What a client may cost is bounded, because a runtime gone wrong (or anything else
+root on the node) must not take the agent down with it:
+- at most MAX_CONNECTIONS connections are served at once; the next one is answered
+  `503` at once from the accept loop and closed (the plugin's code 11: try again);
+- a connection that sends nothing for IDLE_TIMEOUT seconds — between requests, or
+  mid-request — is closed (no thread waits on it for ever);
+- a POST must say how long its body is (`411` without Content-Length, `400` for one
+  that is not a decimal number), at most MAX_BODY bytes (`413`), and be JSON nested
+  at most MAX_DEPTH deep (`400`). Each refusal carries `{"error": "<one line>"}`,
+  which the plugins turn into a CNI error that says so (code 6 or 7, not retried).
+Each route gets the body and the `Peer` on the other end of the socket (SO_PEERCRED):
+the coordinator checks the namespace it is asked to enter against the caller's.
 """
 
 from __future__ import annotations
@@ -13,30 +26,92 @@ import os
 import socket
 import socketserver
 import stat
+import struct
 import sys
 import threading
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 
+from cni.pluginwire import MAX_BODY, MAX_DEPTH, too_deep
+
 from .logs import Log
 
-MAX_BODY = 4 << 20
+MAX_CONNECTIONS = 512  # served at once; a node starting hundreds of pods stays well under it
+IDLE_TIMEOUT = 10.0  # seconds a connection may stay silent (the plugin sends its request in one go)
+BUSY_ANSWER_TIMEOUT = 0.5  # seconds the accept loop spends answering a connection past the bound
+
+
+@dataclass(frozen=True)
+class Peer:
+    """The process on the other end of the unix socket, as the kernel says (SO_PEERCRED); pid 0: unknown."""
+
+    pid: int = 0
+    uid: int = -1
+    gid: int = -1
+
+    @classmethod
+    def of(cls, sock: socket.socket) -> "Peer":
+        try:
+            return cls(*struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                            struct.calcsize("3i"))))
+        except (OSError, AttributeError):
+            return cls()
+
+
+class Refusal(Exception):
+    """A request the server answers itself, with `status` and a one-line reason."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status, self.reason = status, reason
 
 
 class SocketInUse(OSError):
     pass
 
 
+PostRoute = Callable[[Any, Peer], dict]
+
+
 class Routes:
     """What the server answers with; the agent fills these in. `cni` serves the IPAM plugin's
-    `POST /v1/cni`, `coordinator` the coordinator plugin's `POST /v1/coordinator` (None: 404)."""
+    `POST /v1/cni`, `coordinator` the coordinator plugin's `POST /v1/coordinator` (None: 404);
+    each is called with the decoded body and the caller's `Peer`."""
 
-    def __init__(self, *, cni: Callable[[Any], dict], ready: Callable[[], list[str]], metrics: Callable[[], str],
-                 coordinator: Callable[[Any], dict] | None = None):
+    def __init__(self, *, cni: PostRoute, ready: Callable[[], list[str]], metrics: Callable[[], str],
+                 coordinator: PostRoute | None = None):
         self.cni, self.coordinator, self.ready, self.metrics = cni, coordinator, ready, metrics
 
-    def post(self, path: str) -> Callable[[Any], dict] | None:
+    def post(self, path: str) -> PostRoute | None:
         return {"/v1/cni": self.cni, "/v1/coordinator": self.coordinator}.get(path)
+
+
+def read_body(headers: Any, rfile: Any) -> Any:
+    """The request's JSON body within the bounds -> the decoded value (the text, when it is not JSON: each
+    route answers that with a CNI decode failure); Refusal 400/411/413 otherwise."""
+    if headers.get("Transfer-Encoding"):
+        raise Refusal(411, "a Content-Length is required (chunked bodies are not accepted)")
+    declared = headers.get("Content-Length")
+    if declared is None:
+        raise Refusal(411, "a Content-Length is required")
+    if not (declared.isascii() and declared.isdigit()) or len(headers.get_all("Content-Length")) > 1:
+        raise Refusal(400, f"Content-Length {declared[:40]!r} is not one decimal number")
+    length = int(declared)
+    if length > MAX_BODY:
+        raise Refusal(413, f"the request body is {length} bytes, more than the {MAX_BODY} accepted")
+    raw = rfile.read(length)
+    if len(raw) < length:
+        raise Refusal(400, f"the request body ended after {len(raw)} of {length} bytes")
+    try:
+        body = json.loads(raw)
+    except RecursionError:
+        raise Refusal(400, f"the request body nests deeper than {MAX_DEPTH} levels") from None
+    except ValueError:
+        return raw.decode("utf-8", "replace")
+    if too_deep(body, MAX_DEPTH + 1):  # the body wraps the network configuration in one more level
+        raise Refusal(400, f"the request body nests deeper than {MAX_DEPTH} levels")
+    return body
 
 
 def _handler(routes: Routes):
@@ -44,19 +119,19 @@ def _handler(routes: Routes):
         protocol_version = "HTTP/1.1"
         server_version = "spiderpool-agent"
 
+        timeout = IDLE_TIMEOUT  # StreamRequestHandler: the socket's timeout for every read and write
+
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             route = routes.post(self.path.split("?")[0])
             if route is None:
+                self.close_connection = True  # its body, if any, is not read
                 return self._send(404, {"error": f"no route {self.path}"})
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                return self._send(413, {"error": "request body too large"})
-            raw = self.rfile.read(length)
             try:
-                body = json.loads(raw)
-            except ValueError:
-                body = raw.decode("utf-8", "replace")  # each route answers a CNI decode failure (code 6)
-            self._send(200, route(body))
+                body = read_body(self.headers, self.rfile)
+            except Refusal as refusal:
+                self.close_connection = True  # what is left of the body is not read
+                return self._send(refusal.status, {"error": refusal.reason})
+            self._send(200, route(body, Peer.of(self.connection)))
 
         def do_GET(self) -> None:  # noqa: N802
             path = self.path.split("?")[0]
@@ -88,8 +163,51 @@ def _handler(routes: Routes):
 
 class _Server(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
+    block_on_close = False  # stop() does not wait for connections still being served
     request_queue_size = 1024  # a node may start hundreds of pods at once
     log = Log("http")
+    max_connections = MAX_CONNECTIONS
+
+    def server_activate(self) -> None:
+        super().server_activate()
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """A thread for the connection when a slot is free; else `503` from here, and closed."""
+        if not self._slots.acquire(blocking=False):
+            return self._answer_busy(request)
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def shutdown_request(self, request: Any) -> None:
+        try:
+            request.shutdown(socket.SHUT_WR)
+            _drain(request)
+        except OSError:
+            pass
+        self.close_request(request)
+
+    def _answer_busy(self, request: socket.socket) -> None:
+        data = json.dumps({"error": f"the agent is serving {self.max_connections} connections; "
+                                    "try again"}).encode("utf-8")
+        head = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n").encode("ascii")
+        try:
+            request.settimeout(BUSY_ANSWER_TIMEOUT)
+            request.sendall(head + data)
+        except OSError:
+            pass
+        finally:
+            self.shutdown_request(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that went away mid-answer is routine (a runtime timed out); anything else is logged."""
@@ -98,6 +216,17 @@ class _Server(socketserver.ThreadingUnixStreamServer):
             self.log.debug("client went away before the answer", error=str(error))
         else:
             self.log.error("request handler failed", error=repr(error), exc_info=True)
+
+
+def _drain(sock: socket.socket) -> None:
+    """Read what the client already sent, without waiting: closing a unix socket with unread data
+    resets the connection, and the client could lose the answer sitting in its buffer."""
+    sock.setblocking(False)
+    try:
+        while sock.recv(65536):
+            pass
+    except OSError:
+        pass
 
 
 def prepare_socket(path: str) -> None:

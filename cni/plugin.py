@@ -26,7 +26,7 @@ import time
 
 from cni.pluginwire import (CONTAINER_ID_PUNCTUATION, DEFAULT_SOCKET, MIN_VERSION, NOT_AVAILABLE, REQUIRED_ENV,
                             SUPPORTED_VERSIONS, TRY_AGAIN_LATER, AgentError, agent_body, ask_agent, check_env,
-                            check_version, decode_config, error_json, run_commands, run_main,
+                            check_version, decode_config, error_json, run_commands, run_main, timeout_for,
                             version_json)  # install-cni: inline
 
 AGENT_PATH = "/v1/cni"
@@ -114,15 +114,6 @@ def socket_path(environ, ipam):
     return environ.get("SPIDERPOOL_SOCKET") or (configured if isinstance(configured, str) else "") or DEFAULT_SOCKET
 
 
-def timeout_for(environ, command):
-    """SPIDERPOOL_TIMEOUT seconds when it is a sane positive number, else the command's default."""
-    try:
-        seconds = float(environ["SPIDERPOOL_TIMEOUT"])
-    except (KeyError, ValueError):
-        return TIMEOUTS[command]
-    return seconds if 0 < seconds < 86400 else TIMEOUTS[command]
-
-
 # ---------------------------------------------------------------------------------------- commands
 
 def cmd_version(environ, stdin, log):
@@ -137,13 +128,13 @@ def cmd_forward(environ, stdin, log):
     ipam = config.get("ipam") if isinstance(config.get("ipam"), dict) else {}
     log.configure(ipam)
     version = check_version(config, command)
-    path, timeout = socket_path(environ, ipam), timeout_for(environ, command)
+    path, timeout = socket_path(environ, ipam), timeout_for(environ, command, TIMEOUTS)
     what = " ".join(filter(None, (command, environ.get("CNI_IFNAME"))))
     started = time.monotonic()
     try:
         exit_code, stdout = ask_agent(path, AGENT_PATH, agent_body(command, environ, args, text), timeout)
     except AgentError as exc:
-        code = NOT_AVAILABLE if command == "STATUS" else TRY_AGAIN_LATER
+        code = NOT_AVAILABLE if command == "STATUS" and exc.code == TRY_AGAIN_LATER else exc.code
         msg = "spiderpool agent at %s: %s" % (path, exc)
         log.error("%s failed: %s" % (what, msg))
         return 1, error_json(code, msg, "", version)

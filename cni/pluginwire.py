@@ -29,6 +29,12 @@ REQUIRED_ENV = {
     "STATUS": ("CNI_PATH",),
 }
 MIN_VERSION = {"CHECK": "0.4.0", "GC": "1.1.0", "STATUS": "1.1.0"}  # the first spec version with the command
+# Bounds on what a runtime may hand us. The agent refuses request bodies past MAX_BODY (HTTP 413); the
+# plugin refuses a config that could not fit in one (code 7) before sending a byte. No legitimate
+# network configuration nests anywhere near MAX_DEPTH levels; the JSON decoder's recursion does.
+MAX_BODY = 4 << 20
+MAX_CONFIG = MAX_BODY - (64 << 10)  # room for the request's other fields (environment, CNI_ARGS)
+MAX_DEPTH = 64
 CONTAINER_ID_PUNCTUATION = "_.-"
 
 # CNI error codes (SPEC.md "Well-known Error Codes"); 100 and up are a plugin's own.
@@ -36,6 +42,15 @@ INCOMPATIBLE_VERSION, INVALID_ENVIRONMENT, DECODE_FAILURE, INVALID_CONFIG = 1, 4
 TRY_AGAIN_LATER, NOT_AVAILABLE = 11, 50
 PLUGIN_ERROR = 100  # ours: the pod's records or network do not match what the plugin was asked for
 INTERNAL = 999  # ours: a bug, still reported as a CNI error
+
+
+def timeout_for(environ, command, defaults):
+    """SPIDERPOOL_TIMEOUT seconds when it is a sane positive number, else `defaults[command]`."""
+    try:
+        seconds = float(environ["SPIDERPOOL_TIMEOUT"])
+    except (KeyError, ValueError):
+        return defaults[command]
+    return seconds if 0 < seconds < 86400 else defaults[command]
 
 
 class CniError(Exception):
@@ -136,7 +151,11 @@ def parse_cni_args(text):
 
 
 def decode_config(stdin):
-    """stdin -> (its text, the JSON object); CniError 6 when it is not one."""
+    """stdin -> (its text, the JSON object); CniError 7 past MAX_CONFIG bytes, 6 when it is not one
+    JSON object of at most MAX_DEPTH levels."""
+    if len(stdin) > MAX_CONFIG:
+        raise CniError(INVALID_CONFIG, "the network configuration on stdin is more than the %d bytes the plugin "
+                                       "accepts" % MAX_CONFIG)
     try:
         text = stdin.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -145,11 +164,26 @@ def decode_config(stdin):
         raise CniError(DECODE_FAILURE, "no network configuration on stdin")
     try:
         config = loads(text)
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:
+        config = None  # deeper than the interpreter's recursion limit: reported as too deep below
+    except ValueError as exc:
         raise CniError(DECODE_FAILURE, "the network configuration on stdin is not JSON: %s" % exc)
+    if config is None or too_deep(config):
+        raise CniError(DECODE_FAILURE, "the network configuration on stdin nests deeper than %d levels" % MAX_DEPTH)
     if not isinstance(config, dict):
         raise CniError(DECODE_FAILURE, "the network configuration on stdin is not a JSON object")
     return text, config
+
+
+def too_deep(value, limit=MAX_DEPTH):
+    """Whether a decoded JSON value nests more than `limit` arrays/objects deep (iterative: no recursion)."""
+    level = [value]
+    for _ in range(limit):
+        level = [child for item in level if isinstance(item, (dict, list))
+                 for child in (item.values() if isinstance(item, dict) else item)]
+        if not level:
+            return False
+    return any(isinstance(item, (dict, list)) for item in level)
 
 
 def check_version(config, command):
@@ -170,23 +204,25 @@ def check_version(config, command):
 
 
 def version_json(stdin):
-    """VERSION: `{"cniVersion": <as given on input>, "supportedVersions": [...]}`; never fails."""
-    try:
-        requested = loads(stdin.decode("utf-8") or "{}").get("cniVersion")
-    except (ValueError, UnicodeDecodeError, AttributeError):
-        requested = None
+    """VERSION: `{"cniVersion": <as given on input>, "supportedVersions": [...]}`; never fails, whatever
+    stdin holds (too big, too deep, not JSON: the version list in our newest version)."""
+    requested = requested_version(stdin, supported_only=False)
     version = requested if isinstance(requested, str) and requested else LATEST_VERSION
     versions = ", ".join(quote(v) for v in SUPPORTED_VERSIONS)
     return '{"cniVersion": %s, "supportedVersions": [%s]}\n' % (quote(version), versions)
 
 
-def requested_version(stdin):
-    """The config's cniVersion for rendering an error, when it can be read at all."""
-    try:
-        version = loads(stdin.decode("utf-8")).get("cniVersion")
-    except Exception:  # noqa: BLE001 - any unreadable config: render in our newest version
+def requested_version(stdin, supported_only=True):
+    """The config's cniVersion for rendering an error, when it can be read at all (within MAX_CONFIG)."""
+    if len(stdin) > MAX_CONFIG:
         return None
-    return version if version in SUPPORTED_VERSIONS else None
+    try:
+        version = loads(stdin.decode("utf-8") or "{}").get("cniVersion")
+    except Exception:  # noqa: BLE001 - any unreadable config (RecursionError too): render in our newest version
+        return None
+    if not isinstance(version, str):
+        return None
+    return version if version in SUPPORTED_VERSIONS or not supported_only else None
 
 
 def agent_body(command, environ, args, config_text, extra=()):
@@ -226,7 +262,8 @@ def run_main(run):
     import os
     import sys
 
-    stdin = sys.stdin.buffer.read() if sys.stdin is not None else b""
+    # One byte past the bound is enough to refuse the config: a runtime gone wrong cannot make us hold gigabytes.
+    stdin = sys.stdin.buffer.read(MAX_CONFIG + 1) if sys.stdin is not None else b""
     exit_code, stdout = run(os.environ, stdin)
     sys.stdout.buffer.write(stdout.encode("utf-8"))
     sys.stdout.buffer.flush()
@@ -236,7 +273,17 @@ def run_main(run):
 # ---------------------------------------------------------------------------------------- HTTP
 
 class AgentError(Exception):
-    """The agent could not be asked or answered nonsense: the runtime should try again later."""
+    """The agent could not be asked, answered nonsense, or refused the request. `code` is what the
+    runtime should hear: TRY_AGAIN_LATER for a transient failure (busy, unreachable, timed out),
+    INVALID_CONFIG / DECODE_FAILURE when the agent refused the request itself (retrying cannot help)."""
+
+    def __init__(self, msg, code=TRY_AGAIN_LATER):
+        Exception.__init__(self, msg)
+        self.code = code
+
+
+# The agent's HTTP refusals -> the CNI code the runtime gets (anything else non-200: try again later).
+REFUSAL_CODES = {400: DECODE_FAILURE, 411: DECODE_FAILURE, 413: INVALID_CONFIG}
 
 
 def post(path, request_path, body, timeout):
@@ -252,7 +299,10 @@ def post(path, request_path, body, timeout):
         head = ("POST %s HTTP/1.1\r\nHost: spiderpool-agent\r\nUser-Agent: spiderpool-cni\r\n"
                 "Content-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
                 % (request_path, len(body)))
-        sock.sendall(head.encode("ascii") + body)
+        try:
+            sock.sendall(head.encode("ascii") + body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the agent answered early (a refusal) and closed: read what it said
         return read_response(Reader(sock, deadline))
     finally:
         sock.close()
@@ -333,7 +383,11 @@ def ask_agent(path, request_path, body, timeout):
         raise AgentError("a malformed HTTP answer (%s)" % exc)
     text = answer.decode("utf-8", "replace")
     if status != 200:
-        raise AgentError("HTTP %d: %s" % (status, text.strip()[:300] or "(empty body)"))
+        try:
+            reason = loads(text)["error"]
+        except Exception:  # noqa: BLE001 - not our JSON error body: quote what came
+            reason = text.strip()[:300] or "(empty body)"
+        raise AgentError("HTTP %d: %s" % (status, reason), REFUSAL_CODES.get(status, TRY_AGAIN_LATER))
     try:
         reply = loads(text)
         exit_code, stdout = reply["exitCode"], reply["stdout"]

@@ -27,6 +27,16 @@ def netns_path(netns: str | None) -> str | None:
     return f"/var/run/netns/{netns}"
 
 
+def netns_id(path: str) -> tuple[int, int] | None:
+    """The namespace a path names, as (device, inode): two paths name one namespace when these are equal.
+    None when the path does not exist (a process that is gone) or cannot be looked at."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
 def in_netns(netns: str | None, work: Callable[[], T]) -> T:
     """`work()` in a thread that joined the namespace `netns` (None: ours) -> its result, or its exception
     raised in the caller's thread; OSError when the namespace cannot be entered."""

@@ -12,13 +12,14 @@ ADD's stdout is prevResult unchanged, in the conf's cniVersion.
 (the CNI front end, JSON codec and HTTP/1.1 client it shares with `cni/plugin.py`) inlined
 in place of its marked import: standard library C cores only.
 Socket: env SPIDERPOOL_SOCKET > the conf's `unixSocketPath` > the default.
+Timeout: env SPIDERPOOL_TIMEOUT (seconds) > TIMEOUTS[command], as for the IPAM plugin.
 """
 
 import os
 import sys
 
-from cni.pluginwire import (DEFAULT_SOCKET, TRY_AGAIN_LATER, AgentError, agent_body, ask_agent, check_env,
-                            check_version, decode_config, error_json, run_commands, run_main,
+from cni.pluginwire import (DEFAULT_SOCKET, AgentError, agent_body, ask_agent, check_env,
+                            check_version, decode_config, error_json, run_commands, run_main, timeout_for,
                             version_json)  # install-cni: inline
 
 AGENT_PATH = "/v1/coordinator"
@@ -45,9 +46,9 @@ def cmd_forward(environ, stdin):
     path = environ.get("SPIDERPOOL_SOCKET") or (configured if isinstance(configured, str) else "") or DEFAULT_SOCKET
     body = agent_body(command, environ, args, text, extra=(("hostNetns", "/proc/%d/ns/net" % os.getpid()),))
     try:
-        return ask_agent(path, AGENT_PATH, body, TIMEOUTS[command])
+        return ask_agent(path, AGENT_PATH, body, timeout_for(environ, command, TIMEOUTS))
     except AgentError as exc:
-        return 1, error_json(TRY_AGAIN_LATER, "coordinator: spiderpool agent at %s: %s" % (path, exc), "", version)
+        return 1, error_json(exc.code, "coordinator: spiderpool agent at %s: %s" % (path, exc), "", version)
 
 
 COMMANDS = {"VERSION": cmd_version, "ADD": cmd_forward, "DEL": cmd_forward, "CHECK": cmd_forward,

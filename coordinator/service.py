@@ -9,6 +9,12 @@ unchanged in the conf's cniVersion. DEL cleans what ADD made on the node and is
 idempotent; a missing pod netns is success. The body is /v1/cni's shape plus
 `hostNetns`, the plugin's own namespace (the node's; None: the agent's own).
 
+Whatever the body says, the agent (root, in every namespace's reach) only touches what
+the caller may: `hostNetns` must name the node's network namespace — the agent's own or
+PID 1's — or the caller's own (its pid from the socket's SO_PEERCRED), compared by
+namespace inode; the pod's `netns` must not be the host side; containerID and ifName
+are checked as the IPAM path checks them. Anything else is refused with code 4.
+
 With `detectIPConflict` / `detectGateway` ADD first asks the link, from the pod's netns
 on its NIC and within a time bound: another holder of one of the NIC's addresses, or a
 gateway that does not answer, fails the ADD (and is reported as an `IPConflict` /
@@ -24,14 +30,17 @@ import json
 import time
 from typing import Any, Callable
 
-from cni.protocol import Code, CniError, Reply
+from cni.protocol import Code, CniError, Reply, check_container_id, check_if_name
 
 from . import apply as kernel
 from . import probes
 from .config import DEFAULT_HOST_RULE_TABLE, ConfigError, CoordinatorConfig, resolve
+from .netns import netns_id
 from .plan import Nic, PlanError, plan_add, plan_del
 
 PLUGIN_ERROR = Code.PLUGIN_ERROR  # the pod's network could not be tuned
+NODE_NETNS = ("/proc/self/ns/net", "/proc/1/ns/net")  # the agent's namespace and PID 1's: the node's
+NETNS_PATH_MAX = 4096
 CONFLICT_BUDGET = 1.0  # seconds all of a NIC's conflict probes may take together
 GATEWAY_TIMEOUT = 1.0  # seconds one gateway has to answer
 
@@ -48,12 +57,16 @@ class CoordinatorService:
         self.spider_coordinator, self.pod_of, self.log = spider_coordinator, pod_of, log
         self.release, self.nodereport, self.probes = release, nodereport, probes
 
-    def handle(self, body: Any) -> Reply:
+    def handle(self, body: Any, *, caller_pid: int = 0) -> Reply:
+        """One request; `caller_pid` is the plugin process on the socket (0: unknown, e.g. in-process)."""
         version = _version(body)
         try:
             if not isinstance(body, dict) or not isinstance(body.get("config"), dict):
                 raise CniError(Code.DECODE_FAILURE, "coordinator: the request carries no network configuration")
             command = body.get("command")
+            if command in ("ADD", "DEL"):
+                _check_environment(body, command)
+                body = {**body, "hostNetns": _host_netns(body, caller_pid)}
             if command == "ADD":
                 return self.add(body, version)
             if command == "DEL":
@@ -86,7 +99,8 @@ class CoordinatorService:
         nic = Nic(if_name, _nic_ips(prev, if_name))
         if not nic.ips:
             raise CniError(Code.INVALID_NETWORK_CONFIG, f"coordinator: prevResult has no address for {if_name}")
-        host_netns = _host_netns(body)
+        host_netns = body["hostNetns"]
+        _check_pod_netns(netns, host_netns)
         try:
             pod_socket = kernel.open_iproute(netns)
         except FileNotFoundError:
@@ -179,7 +193,7 @@ class CoordinatorService:
         table = _host_rule_table(conf, self._spec_or_empty())
         plan = plan_del(CoordinatorConfig(host_rule_table=table), container_id=body.get("containerID") or "",
                         pod_ips=ips)
-        kernel.apply(plan.ops, pod_netns=None, host_netns=_host_netns(body))
+        kernel.apply(plan.ops, pod_netns=None, host_netns=body["hostNetns"])
         return Reply.ok()
 
     def _spec_or_empty(self) -> dict:
@@ -202,15 +216,54 @@ class CoordinatorService:
             return None
 
 
-def _host_netns(body: dict) -> str | None:
-    """The plugin's `/proc/<pid>/ns/net` (the node's namespace); nothing else is entered."""
+def _check_environment(body: dict, command: str) -> None:
+    """containerID, ifName (and ADD's netns) present and well-formed, as the IPAM path checks them; else code 4."""
+    fields = {"containerID": body.get("containerID"), "ifName": body.get("ifName")}
+    if command == "ADD":
+        fields["netns"] = body.get("netns")
+    for key, value in {**fields, "netns": body.get("netns") or ""}.items():
+        if not isinstance(value, str):
+            raise CniError(Code.INVALID_ENVIRONMENT, f"coordinator: the request's {key} is not a string")
+    missing = [key for key, value in fields.items() if not value]
+    if missing:
+        raise CniError(Code.INVALID_ENVIRONMENT, f"coordinator: {command} needs {', '.join(missing)}")
+    check_container_id(body["containerID"])
+    check_if_name(body["ifName"])
+    netns = body.get("netns") or ""
+    if len(netns) > NETNS_PATH_MAX or any(c in netns for c in "\0\n") or (
+            "/" in netns and (not netns.startswith("/") or "/../" in netns + "/")):
+        raise CniError(Code.INVALID_ENVIRONMENT, f"coordinator: CNI_NETNS {netns[:200]!r} is not a namespace path",
+                       "an absolute path without '..', or a name under /var/run/netns")
+
+
+def _host_netns(body: dict, caller_pid: int) -> str | None:
+    """The plugin's `/proc/<pid>/ns/net`, when it is the node's namespace or the caller's (None: the agent's own)."""
     path = body.get("hostNetns")
     if not path:
         return None
     parts = path.split("/") if isinstance(path, str) else []
     if len(parts) != 5 or parts[:2] != ["", "proc"] or not parts[2].isdigit() or parts[3:] != ["ns", "net"]:
         raise CniError(Code.INVALID_ENVIRONMENT, f"coordinator: hostNetns {path!r} is not /proc/<pid>/ns/net")
+    named = netns_id(path)
+    if named is None:
+        raise CniError(Code.INVALID_ENVIRONMENT, f"coordinator: hostNetns {path} does not exist (no such process)")
+    trusted = {netns_id(p) for p in NODE_NETNS}
+    if caller_pid > 0:
+        trusted.add(netns_id(f"/proc/{caller_pid}/ns/net"))
+    if named not in trusted:
+        raise CniError(Code.INVALID_ENVIRONMENT,
+                       f"coordinator: hostNetns {path} is neither the node's network namespace nor the caller's; "
+                       "refusing to touch it",
+                       f"the caller is pid {caller_pid or 'unknown'}; the plugin sends its own /proc/<pid>/ns/net")
     return path
+
+
+def _check_pod_netns(netns: str, host_netns: str | None) -> None:
+    """The pod's namespace must not be the host side: ADD would move the node's routes as a pod's."""
+    pod = netns_id(netns if "/" in netns else f"/var/run/netns/{netns}")
+    if pod is not None and pod == netns_id(host_netns or NODE_NETNS[0]):
+        raise CniError(Code.INVALID_ENVIRONMENT, f"coordinator: CNI_NETNS {netns} is the node's own network "
+                                                 "namespace, not a pod's")
 
 
 def _host_rule_table(conf: dict, spec: dict) -> int:

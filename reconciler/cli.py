@@ -198,17 +198,61 @@ def _parser() -> argparse.ArgumentParser:
     agent.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     agent.set_defaults(func=cmd_agent)
 
-    controller = sub.add_parser("controller", parents=[common], help="run the in-cluster IP garbage collector",
-                                description="Release pool records whose pod is gone, finished or re-created, after "
-                                            "they have looked leaked for --gc-grace seconds.")
+    controller = sub.add_parser(
+        "controller", parents=[common], help="run the in-cluster controller: the GitOps loop and the IPAM controllers",
+        description="Follow a git source as `watch` does (from flags or a ConfigMap) and run the IP garbage collector "
+                    "and SpiderCoordinator CIDR discovery, only while this replica holds the leader Lease. Logs JSON "
+                    "lines; records an Event on the NetworkSync per outcome; serves Prometheus metrics.")
     controller.add_argument("--gc-interval", type=float, default=120.0, metavar="S",
                             help="seconds between full passes (default: 120)")
     controller.add_argument("--gc-grace", type=float, default=30.0, metavar="S",
                             help="seconds a record must look leaked before it is released (default: 30)")
     controller.add_argument("--coordinator-interval", type=float, default=60.0, metavar="S",
                             help="seconds between SpiderCoordinator CIDR discovery passes (default: 60)")
-    controller.add_argument("--once", action="store_true", help="run passes until nothing is pending, then exit")
+    controller.add_argument("--once", action="store_true",
+                            help="run the IPAM passes until nothing is pending, then exit (no loop, no election)")
     controller.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    source = controller.add_argument_group("git source (as for watch; none: only the IPAM controllers run)")
+    source.add_argument("--repo", metavar="URL", help="git remote: https://, ssh://, git://, file:// or user@host:path")
+    source.add_argument("--ref", default="HEAD", help="branch, tag or full commit SHA (default: the remote's HEAD)")
+    source.add_argument("--path", dest="repo_path", default=".", metavar="DIR",
+                        help="the spec's directory or file inside the repo (default: the root)")
+    source.add_argument("--source-configmap", metavar="NAMESPACE/NAME",
+                        help="read repo, ref, path, interval, backoffMax, credentialsFile from this ConfigMap "
+                             "(flags give the defaults), and follow its changes")
+    source.add_argument("--credentials-file", metavar="FILE", help="as for watch")
+    source.add_argument("--cache-dir", metavar="DIR", help="where the working copy is kept (as for watch)")
+    source.add_argument("--interval", type=float, default=60.0, metavar="S",
+                        help="poll the source and re-check drift every S seconds, +-10%% (default: 60)")
+    source.add_argument("--backoff-max", type=float, default=300.0, metavar="S",
+                        help="longest wait between retries of a failing apply (default: 300)")
+    source.add_argument("--webhook-listen", metavar="HOST:PORT", help="serve a push webhook (as for watch)")
+    source.add_argument("--webhook-secret-file", metavar="FILE",
+                        help="the webhook's shared secret (default: $SPIDERPOOL_WEBHOOK_SECRET)")
+    source.add_argument("--adopt", action="store_true", help="take over same-named objects this spec does not own")
+    source.add_argument("--allow-empty", action="store_true",
+                        help="allow a spec that renders nothing to prune everything it owns")
+    source.add_argument("--self-heal", action="store_true", help="revert hand edits of owned objects (drift)")
+    source.add_argument("--concurrency", type=int, default=8, metavar="N",
+                        help="writes in flight at once within one dependency level (default: 8)")
+    election = controller.add_argument_group("leader election (a coordination.k8s.io Lease)")
+    election.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=True,
+                          help="act only while holding the Lease (default: on)")
+    election.add_argument("--lease-name", default="spiderpool-controller", help="(default: spiderpool-controller)")
+    election.add_argument("--lease-namespace", default=os.environ.get("POD_NAMESPACE") or "kube-system",
+                          help="(default: $POD_NAMESPACE, else kube-system)")
+    election.add_argument("--leader-elect-identity", metavar="ID",
+                          help="this replica's name in the Lease (default: $POD_NAME or the host, plus a suffix)")
+    election.add_argument("--lease-duration", type=float, default=15.0, metavar="S",
+                          help="how long a standby waits on an unrenewed Lease before taking it (default: 15)")
+    election.add_argument("--renew-deadline", type=float, default=10.0, metavar="S",
+                          help="how long the leader keeps acting without a renewal (default: 10)")
+    election.add_argument("--retry-period", type=float, default=2.0, metavar="S",
+                          help="how often the Lease is tried and renewed (default: 2)")
+    controller.add_argument("--metrics-listen", metavar="HOST:PORT",
+                            help="serve /metrics, /healthz and /readyz here (e.g. 0.0.0.0:9711; default: off)")
+    controller.add_argument("--events-namespace", default="default",
+                            help="namespace of the Events on (cluster-scoped) NetworkSyncs (default: default)")
     controller.set_defaults(func=cmd_controller)
 
     ipam = sub.add_parser("ipam", parents=[with_namespace], help="IP allocation views: pools, subnets, endpoints, check")
@@ -646,31 +690,77 @@ def cmd_controller(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from agent.coordinatorstatus import CoordinatorStatusSync
-    from agent.ipgc import IpGc
     from agent.logs import setup
+
+    from .controller import serve
+
     setup(args.log_level)
-    try:
-        gc = IpGc(_agent_connect(args), interval=args.gc_interval, grace=args.gc_grace)
-        coordinator = CoordinatorStatusSync(_agent_connect(args), interval=args.coordinator_interval)
-        if args.once:
-            coordinator.sync_once()
-            results = gc.run_until_clean()
-            released = sum(len(r.released) for r in results)
-            swept = sum(len(r.endpoints_deleted) for r in results)
-            failed = sum(len(r.failed) for r in results)
-            print(f"IP GC: {released} leaked IP(s) released, {swept} SpiderEndpoint(s) without records deleted, "
-                  f"in {len(results)} pass(es){f'; {failed} failure(s)' if failed else ''}.")
-            return EXIT_ERROR if failed else EXIT_OK
-    except ApiError as exc:
-        print(f"spiderpool: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+    if args.once:
+        return _controller_once(args)
+    settings = _controller_settings(args)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    threading.Thread(target=coordinator.run, args=(stop,), name="coordinator-status", daemon=True).start()
-    gc.run(stop)
-    return EXIT_OK
+    code = serve(settings, connect=lambda: _connect(args), connect_agent=lambda: _agent_connect(args), stop=stop,
+                 on_serving=lambda what: print(f"spiderpool controller: serving {what}", file=sys.stderr, flush=True))
+    if code != EXIT_OK:  # the Lease was lost: exit now, without waiting for writes still in flight to finish
+        print("spiderpool controller: leader election lost; exiting", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(code)
+    return code
+
+
+def _controller_once(args: argparse.Namespace) -> int:
+    from agent.coordinatorstatus import CoordinatorStatusSync
+    from agent.ipgc import IpGc
+
+    try:
+        gc = IpGc(_agent_connect(args), interval=args.gc_interval, grace=args.gc_grace)
+        CoordinatorStatusSync(_agent_connect(args), interval=args.coordinator_interval).sync_once()
+        results = gc.run_until_clean()
+    except ApiError as exc:
+        print(f"spiderpool: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    released = sum(len(r.released) for r in results)
+    swept = sum(len(r.endpoints_deleted) for r in results)
+    failed = sum(len(r.failed) for r in results)
+    print(f"IP GC: {released} leaked IP(s) released, {swept} SpiderEndpoint(s) without records deleted, "
+          f"in {len(results)} pass(es){f'; {failed} failure(s)' if failed else ''}.")
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def _controller_settings(args: argparse.Namespace):
+    from agent.leasedecision import Timing as LeaseTiming
+
+    from .apply import ApplyOptions
+    from .controller import Settings, SourceConfig, default_identity, parse_configmap_ref
+
+    timing = LeaseTiming(args.lease_duration, args.renew_deadline, args.retry_period)
+    if timing.problems():
+        raise ReconcilerError("; ".join(timing.problems()))
+    if args.interval <= 0 or args.backoff_max <= 0:
+        raise ReconcilerError("--interval and --backoff-max must be positive")
+    source = SourceConfig(args.repo or "", ref=args.ref, path=args.repo_path, interval=args.interval,
+                          backoff_max=args.backoff_max, credentials_file=args.credentials_file)
+    configmap = parse_configmap_ref(args.source_configmap) if args.source_configmap else None
+    secret = b""
+    if args.webhook_listen:
+        from .webhook import read_secret
+
+        secret = read_secret(args.webhook_secret_file) if args.webhook_secret_file else \
+            os.environ.get("SPIDERPOOL_WEBHOOK_SECRET", "").strip().encode()
+        if not secret:
+            raise ReconcilerError("--webhook-listen needs --webhook-secret-file (or $SPIDERPOOL_WEBHOOK_SECRET)")
+    cache = args.cache_dir or os.environ.get("SPIDERPOOL_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "spiderpool-gitops", "sources")
+    return Settings(source=source if args.repo or configmap else None, source_configmap=configmap, cache_dir=cache,
+                    options=ApplyOptions(adopt=args.adopt, allow_empty=args.allow_empty, self_heal=args.self_heal,
+                                         concurrency=args.concurrency),
+                    leader_elect=args.leader_elect, lease_name=args.lease_name, lease_namespace=args.lease_namespace,
+                    identity=args.leader_elect_identity or default_identity(), lease_timing=timing,
+                    metrics_listen=args.metrics_listen, webhook_listen=args.webhook_listen, webhook_secret=secret,
+                    events_namespace=args.events_namespace, gc_interval=args.gc_interval, gc_grace=args.gc_grace,
+                    coordinator_interval=args.coordinator_interval)
 
 
 def cmd_ipam(args: argparse.Namespace) -> int:

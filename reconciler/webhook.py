@@ -74,7 +74,7 @@ class Webhook:
         host, port = parse_listen(listen)
         handler = type("Handler", (_Handler,), {"secret": secret, "on_hook": staticmethod(on_hook)})
         try:
-            self.server = ThreadingHTTPServer((host, port), handler)
+            self.server = _Server((host, port), handler)
         except OSError as exc:
             raise WebhookError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
         self.server.daemon_threads = True
@@ -92,6 +92,13 @@ class Webhook:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    # http.server's listen backlog is 5: a burst of hooks (a push to many repos, a replay) would see
+    # connections reset before any handler ran
+    request_queue_size = 128
+    daemon_threads = True
 
 
 class _Handler(BaseHTTPRequestHandler):

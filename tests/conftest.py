@@ -84,3 +84,16 @@ def ensure_crd(server, crd: dict) -> None:
             return
         time.sleep(0.05)
     raise TimeoutError(f"CRD {name} not Established")
+
+
+def with_crds(server, *, calico: bool = False):
+    """`server` (real or test) with our CRDs Established — and Calico's IPPool CRDs, standing in
+    for Calico, with `calico` — and its request stats reset: what the cluster-side suites start from."""
+    from reconciler.kube import connect
+    from reconciler.sync import install_crds
+
+    install_crds(connect(kubeconfig=str(server.kubeconfig)))
+    for crd in calico_crds() if calico else ():
+        ensure_crd(server, crd)
+    server.stats.reset()
+    return server

@@ -60,9 +60,9 @@ def _counts(pool) -> list[Finding]:
     if pool.status_allocated_count is not None and pool.status_allocated_count != len(pool.records):
         out.append(Finding("count-mismatch", pool.name, f"allocatedIPCount is {pool.status_allocated_count}, "
                                                         f"the records hold {len(pool.records)}"))
-    if pool.status_total_count is not None and pool.status_total_count != pool.usable.size:
+    if pool.status_total_count is not None and pool.status_total_count != pool.total_ip_count:
         out.append(Finding("count-mismatch", pool.name, f"totalIPCount is {pool.status_total_count}, "
-                                                        f"ips - excludeIPs has {pool.usable.size}"))
+                                                        f"ips - excludeIPs has {pool.total_ip_count}"))
     return out
 
 

@@ -22,6 +22,9 @@ from . import records as _records
 from .records import Record
 
 
+COUNT_MAX = 2 ** 63 - 1  # the CRDs' counts are int64 (format: int64)
+
+
 @dataclass(frozen=True)
 class PoolIndexes:
     """A pool's derived indexes, when the caller already has them (see `Pool.with_records`)."""
@@ -77,6 +80,14 @@ class Pool:
     status_total_count: int | None = None
     duplicate_keys: tuple[str, ...] = ()
     broken: str | None = None
+
+    @property
+    def total_ip_count(self) -> int:
+        """`status.totalIPCount`: |ips - excludeIPs|, capped at COUNT_MAX. The CRD's counts are int64, and
+        an IPv6 /64 holds 2^64 addresses (`::/0` 2^128): uncapped, the API server refuses the whole status
+        write and nothing could be allocated from the pool. Upstream counts by expanding every address
+        (`int64(len(totalIPs))`), which no /64 survives; it defines no cap, so this is ours."""
+        return min(self.usable.size, COUNT_MAX)
 
     @classmethod
     def from_object(cls, obj: Mapping[str, Any]) -> "Pool":

@@ -51,7 +51,7 @@ def render_status(pool: Pool, change: PoolChange) -> dict[str, Any]:
     records = changed_records(pool, change)
     cursor = change.cursor if change.cursor is not None else pool.cursor_ip
     return {"allocatedIPs": encode(records.values(), cursor), "allocatedIPCount": len(records),
-            "totalIPCount": pool.usable.size}
+            "totalIPCount": pool.total_ip_count}
 
 
 def apply_change(pool: Pool, change: PoolChange) -> Pool:

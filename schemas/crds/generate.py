@@ -185,7 +185,7 @@ def spider_subnet() -> Schema:
     status = obj("Written by the controller.", {
         "controlledIPPools": string('A JSON string: {"<pool>": {"ips": ["a-b"], "application": "..."}}.'),
         "allocatedIPCount": count("Subnet addresses handed out to pools."),
-        "totalIPCount": count("|ips - excludeIPs|."),
+        "totalIPCount": count("|ips - excludeIPs|, at most 2^63-1 (an IPv6 /64 holds 2^64)."),
     })
     return crd(**SPIDERPOOL, kind="SpiderSubnet", plural="spidersubnets", singular="spidersubnet",
                short_names=["ss"], scope="Cluster", status=True,
@@ -218,7 +218,7 @@ def spider_ippool() -> Schema:
     status = obj("Written by the IPAM agent and controller.", {
         "allocatedIPs": string('A JSON string: {"<ip>": {"pod": "ns/name", "podUid": "<uid>"}}.'),
         "allocatedIPCount": count("Addresses in use by pods."),
-        "totalIPCount": count("|ips - excludeIPs|."),
+        "totalIPCount": count("|ips - excludeIPs|, at most 2^63-1 (an IPv6 /64 holds 2^64)."),
     })
     return crd(**SPIDERPOOL, kind="SpiderIPPool", plural="spiderippools", singular="spiderippool",
                short_names=["sp"], scope="Cluster", status=True,

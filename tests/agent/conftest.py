@@ -21,8 +21,7 @@ from agent import kube as k8s
 from agent.client import AgentClient, CniReply, netconf
 from agent.main import Agent
 from agent.service import AgentSettings
-from reconciler.kube import connect as reconciler_connect
-from reconciler.sync import install_crds
+from tests.conftest import with_crds
 
 POOLS = "spiderippools.spiderpool.spidernet.io"
 ENDPOINTS = "spiderendpoints.spiderpool.spidernet.io"
@@ -31,9 +30,7 @@ ENDPOINTS = "spiderendpoints.spiderpool.spidernet.io"
 @pytest.fixture
 def cluster(kube_server):
     """The real API server (tests/kubeapi for tests marked `testserver`) with our CRDs."""
-    install_crds(reconciler_connect(kubeconfig=str(kube_server.kubeconfig)))
-    kube_server.stats.reset()
-    return kube_server
+    return with_crds(kube_server)
 
 
 @pytest.fixture

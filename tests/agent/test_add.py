@@ -94,3 +94,17 @@ def test_a_new_pod_the_watch_has_not_brought_yet_is_read_from_the_api(cluster, o
 
     assert agent.add(pod).ips == ["10.6.1.1"]
     assert cluster.get(POOLS, "p4")["status"]["allocatedIPCount"] == 1
+
+
+def test_a_slash_64_pool_gets_its_allocation_committed_with_the_total_count_capped_at_int64(cluster, objects, agents):
+    """2^64 - 2 usable addresses: written uncapped, the API server refuses the status (totalIPCount is int64)."""
+    objects.pool("v6-64", ["fd00:10:6::2-fd00:10:6::ffff:ffff:ffff:ffff"], subnet="fd00:10:6::/64",
+                 gateway="fd00:10:6::1", default=True)
+    pod = objects.pod("web", "worker1")
+
+    reply = agents("worker1").add(pod)
+
+    assert reply.ok, reply.stdout
+    assert reply.ips == ["fd00:10:6::2"] and list(objects.records("v6-64")) == ["fd00:10:6::2"]
+    status = cluster.get(POOLS, "v6-64")["status"]
+    assert (status["allocatedIPCount"], status["totalIPCount"]) == (1, 2 ** 63 - 1)

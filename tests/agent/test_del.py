@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from agent import kube as k8s
 
 
 def test_del_after_the_pod_is_gone_frees_its_ip_and_deletes_its_endpoint(objects, agents, kube):

@@ -26,7 +26,7 @@ def test_conflicting_pool_writes_are_decided_again_and_counted(cluster, objects,
 
     assert reply.ips == ["10.6.1.1"]
     assert [r.code for r in pool_writes(cluster)] == [409, 409, 409, 200]
-    assert 'spiderpool_ipam_allocation_update_ippool_conflict_counts_total{pool="p4"} 3' in \
+    assert 'spiderpool_ipam_allocation_update_ippool_conflict_counts_total{pool="p4"} 3.0' in \
         agent.client.get("/metrics")[1].splitlines()
 
 

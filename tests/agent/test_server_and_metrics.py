@@ -13,7 +13,7 @@ from agent.server import AgentServer, Routes, SocketInUse
 
 
 def routes() -> Routes:
-    return Routes(cni=lambda body: {"exitCode": 0, "stdout": ""}, ready=lambda: [], metrics=lambda: "")
+    return Routes(cni=lambda body, peer: {"exitCode": 0, "stdout": ""}, ready=lambda: [], metrics=lambda: "")
 
 
 def test_the_socket_is_created_0600_in_a_new_directory_replacing_a_stale_file(sock_dir):
@@ -45,23 +45,23 @@ def test_probes_and_metrics_of_a_running_agent(cluster, objects, agents):
 
     assert status == 200
     lines = text.splitlines()
-    assert 'spiderpool_ipam_allocation_counts_total{pool="p4",result="success"} 1' in lines
-    assert 'spiderpool_ipam_allocation_failure_counts_total{reason="wrong_input"} 1' in lines
-    assert 'spiderpool_agent_ippool_status_writes_total{result="ok"} 1' in lines
-    assert 'spiderpool_agent_endpoint_writes_total{verb="create"} 1' in lines
-    assert 'spiderpool_ipam_allocation_duration_seconds_count{result="success"} 1' in lines
+    assert 'spiderpool_ipam_allocation_counts_total{pool="p4",result="success"} 1.0' in lines
+    assert 'spiderpool_ipam_allocation_failure_counts_total{reason="wrong_input"} 1.0' in lines
+    assert 'spiderpool_agent_ippool_status_writes_total{result="ok"} 1.0' in lines
+    assert 'spiderpool_agent_endpoint_writes_total{verb="create"} 1.0' in lines
+    assert 'spiderpool_ipam_allocation_duration_seconds_count{result="success"} 1.0' in lines
     assert "# TYPE spiderpool_ipam_release_duration_seconds histogram" in lines
-    assert 'spiderpool_agent_cache_synced{kind="spiderippools"} 1' in lines
+    assert 'spiderpool_agent_cache_synced{kind="spiderippools"} 1.0' in lines
 
 
-def test_counters_and_histograms_render_the_prometheus_text_format():
-    counter = Counter("demo_counts", "demo")
+def test_counters_and_histograms_render_the_prometheus_text_format_through_prometheus_client():
+    counter = Counter("demo_counts", "demo", ("pool",))
     counter.inc(pool='a"b')
     histogram = Histogram("demo_seconds", "demo", buckets=(0.1, 1.0))
     histogram.observe(0.05)
     histogram.observe(0.5)
 
-    assert counter.render()[2] == 'demo_counts_total{pool="a\\"b"} 1'
-    assert histogram.render()[2:] == ['demo_seconds_bucket{le="0.1"} 1', 'demo_seconds_bucket{le="1"} 2',
-                                      'demo_seconds_bucket{le="+Inf"} 2', "demo_seconds_sum 0.55",
-                                      "demo_seconds_count 2"]
+    assert counter.render()[2:] == ['demo_counts_total{pool="a\\"b"} 1.0']  # no demo_counts_created series
+    assert histogram.render()[2:] == ['demo_seconds_bucket{le="0.1"} 1.0', 'demo_seconds_bucket{le="1.0"} 2.0',
+                                      'demo_seconds_bucket{le="+Inf"} 2.0', "demo_seconds_count 2.0",
+                                      "demo_seconds_sum 0.55"]

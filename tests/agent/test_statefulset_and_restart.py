@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from agent import kube as k8s
 
 
 def test_a_statefulset_pod_keeps_its_ip_when_it_is_re_created(objects, agents, kube):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from agent import kube as k8s
 from agent.client import netconf
 from tests.cni.conftest import plugin_bin, run_plugin, runtime_env  # noqa: F401  (fixtures)
 

@@ -7,20 +7,15 @@ import shutil
 import pytest
 
 from reconciler.cli import main
-from reconciler.kube import RetryPolicy, connect
-from reconciler.sync import install_crds
-from tests.conftest import REPO, calico_crds, ensure_crd
+from reconciler.kube import RetryPolicy
+from tests.conftest import with_crds
 
 
 @pytest.fixture
 def cluster(kube_server):
     """The server (real unless the test is marked `testserver`) with our CRDs and Calico's IPPool
     CRDs (standing in for Calico) Established; stats reset."""
-    install_crds(connect(kubeconfig=str(kube_server.kubeconfig)))
-    for crd in calico_crds():
-        ensure_crd(kube_server, crd)
-    kube_server.stats.reset()
-    return kube_server
+    return with_crds(kube_server, calico=True)
 
 
 @pytest.fixture

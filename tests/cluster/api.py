@@ -194,7 +194,7 @@ class RealCluster:
     def add_node(self, name: str, labels: Mapping[str, str] | None = None, *,
                  address: str = "127.0.0.1") -> Object:
         """A Node as a kubelet registers it: Ready, with capacity, schedulable."""
-        node = self.create({"apiVersion": "v1", "kind": "Node", "metadata": {
+        self.create({"apiVersion": "v1", "kind": "Node", "metadata": {
             "name": name, "labels": {"kubernetes.io/hostname": name, **dict(labels or {})}}})
         capacity = {"cpu": "8", "memory": "16Gi", "pods": "110"}
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

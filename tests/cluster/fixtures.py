@@ -21,8 +21,10 @@ under CI (`CI=true`), where a missing control plane is a failure, never a skip.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from typing import Iterator
 
 import pytest
 
@@ -42,7 +44,9 @@ def _progress(message: str) -> None:
     print(f"[tests.cluster] {message}", file=sys.__stderr__, flush=True)
 
 
-def _control_plane(*, controllers: bool):
+@contextlib.contextmanager
+def control_plane(*, controllers: bool) -> Iterator[ControlPlane]:
+    """A started control plane, stopped afterwards; skips (a failure under CI) when unavailable."""
     try:
         binaries = build.cached() or build.ensure(progress=_progress)
     except build.BuildError as exc:
@@ -52,43 +56,46 @@ def _control_plane(*, controllers: bool):
         cp.start()
     except ControlPlaneError as exc:
         _unavailable(str(exc))
-    return cp
+    try:
+        yield cp
+    finally:
+        cp.stop()
+
+
+@contextlib.contextmanager
+def wiped(cp: ControlPlane, *, crds: bool = False) -> Iterator[RealCluster]:
+    """A `RealCluster` on `cp`, wiped afterwards (and before, with `crds`: every CRD goes too)."""
+    cluster = RealCluster(cp)
+    if crds:
+        cluster.wipe(crds=True)
+    try:
+        yield cluster
+    finally:
+        cluster.wipe(crds=crds)
 
 
 @pytest.fixture(scope="session")
 def real_control_plane():
-    cp = _control_plane(controllers=False)
-    try:
+    with control_plane(controllers=False) as cp:
         yield cp
-    finally:
-        cp.stop()
 
 
 @pytest.fixture(scope="session")
 def real_control_plane_with_controllers():
-    cp = _control_plane(controllers=True)
-    try:
+    with control_plane(controllers=True) as cp:
         yield cp
-    finally:
-        cp.stop()
 
 
 @pytest.fixture
 def real_cluster(real_control_plane):
-    cluster = RealCluster(real_control_plane)
-    try:
+    with wiped(real_control_plane) as cluster:
         yield cluster
-    finally:
-        cluster.wipe()
 
 
 @pytest.fixture
 def real_cluster_with_controllers(real_control_plane_with_controllers):
-    cluster = RealCluster(real_control_plane_with_controllers)
-    try:
+    with wiped(real_control_plane_with_controllers) as cluster:
         yield cluster
-    finally:
-        cluster.wipe()
 
 
 @pytest.fixture

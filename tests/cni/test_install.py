@@ -47,7 +47,7 @@ def test_the_script_carries_the_module_source_verbatim_with_the_shared_client_in
     marked = ("from cni.pluginwire import (CONTAINER_ID_PUNCTUATION, DEFAULT_SOCKET, MIN_VERSION, NOT_AVAILABLE, "
               "REQUIRED_ENV,\n                            SUPPORTED_VERSIONS, TRY_AGAIN_LATER, AgentError, agent_body, "
               "ask_agent, check_env,\n                            check_version, decode_config, error_json, run_commands, "
-              "run_main,\n                            version_json)  # install-cni: inline\n")
+              "run_main, timeout_for,\n                            version_json)  # install-cni: inline\n")
     module = Path(plugin.__file__).read_text()
     assert marked in module
     before, after = module.split(marked)

@@ -68,7 +68,7 @@ def test_spider_coordinator_is_fetched_once_per_ttl():
 
 
 def test_the_agent_server_routes_coordinator_bodies_apart_from_cni_ones():
-    cni, coordinator = (lambda body: {"exitCode": 0, "stdout": ""}), (lambda body: {"exitCode": 0, "stdout": ""})
+    cni, coordinator = (lambda body, peer: {"exitCode": 0, "stdout": ""}), (lambda body, peer: {"exitCode": 0, "stdout": ""})
     routes = Routes(cni=cni, coordinator=coordinator, ready=lambda: [], metrics=lambda: "")
     assert routes.post("/v1/coordinator") is coordinator and routes.post("/v1/cni") is cni
 
@@ -184,3 +184,31 @@ def test_without_the_knobs_nothing_is_probed_and_a_failed_announcement_is_ignore
     svc, _, _ = probed(monkeypatch, probes)
     assert svc.handle(pod_body()).exit_code == 0
     assert probes.calls == [("announce", "10.6.0.50")]
+
+
+# -- what the agent agrees to touch (issue 8, item 10) ------------------------------------------------
+
+@pytest.mark.parametrize(("change", "msg"), [
+    ({"containerID": "../x"}, "CNI_CONTAINERID '../x' has invalid characters"),
+    ({"containerID": ""}, "coordinator: ADD needs containerID"),
+    ({"ifName": "net1/../eth0"}, "CNI_IFNAME 'net1/../eth0' is not a valid interface name"),
+    ({"ifName": "a" * 16}, f"CNI_IFNAME '{'a' * 16}' is not a valid interface name"),
+    ({"netns": "../../proc/1/ns/net"}, "coordinator: CNI_NETNS '../../proc/1/ns/net' is not a namespace path"),
+    ({"netns": "/var/run/netns/../../../proc/1/ns/net"},
+     "coordinator: CNI_NETNS '/var/run/netns/../../../proc/1/ns/net' is not a namespace path"),
+    ({"netns": "/proc/self/ns/net"}, "coordinator: CNI_NETNS /proc/self/ns/net is the node's own network "
+                                     "namespace, not a pod's"),
+    ({"hostNetns": "/proc/1/ns/../../self/ns/net"}, "coordinator: hostNetns '/proc/1/ns/../../self/ns/net' is not "
+                                                    "/proc/<pid>/ns/net"),
+    ({"hostNetns": "/proc/999999999/ns/net"}, "coordinator: hostNetns /proc/999999999/ns/net does not exist "
+                                              "(no such process)"),
+])
+def test_an_add_naming_what_it_may_not_touch_is_refused_with_code_4(change, msg):
+    reply = service().handle({**body(prevResult=PREV), **change})
+    error = json.loads(reply.stdout)
+    assert (reply.exit_code, error["code"], error["msg"], error["cniVersion"]) == (1, 4, msg, "0.4.0")
+
+
+def test_del_checks_the_container_id_and_interface_name_too():
+    error = json.loads(service().handle({**body("DEL"), "ifName": "x:y"}).stdout)
+    assert (error["code"], error["msg"]) == (4, "CNI_IFNAME 'x:y' is not a valid interface name")

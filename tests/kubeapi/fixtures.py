@@ -11,19 +11,30 @@ Servers stop in the fixtures' finalizers, whatever the test did.
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+from typing import Iterator
+
 import pytest
 
 from .server import KubeAPIServer
 
 
-@pytest.fixture
-def kubeapi(tmp_path):
+@contextlib.contextmanager
+def serving(kubeconfig: Path) -> Iterator[KubeAPIServer]:
+    """A started test server with its kubeconfig written to `kubeconfig`, stopped afterwards."""
     server = KubeAPIServer().start()
     try:
-        server.write_kubeconfig(tmp_path / "kubeconfig")
+        server.write_kubeconfig(kubeconfig)
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def kubeapi(tmp_path):
+    with serving(tmp_path / "kubeconfig") as server:
+        yield server
 
 
 @pytest.fixture

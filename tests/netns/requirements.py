@@ -48,3 +48,11 @@ def require_namespaces() -> None:
     reason = missing_requirement()
     if reason:
         pytest.skip(reason)
+
+
+def require_agent_bed() -> None:
+    """Skip (saying why) unless namespaces, the reference plugins and `spiderpool agent` are here."""
+    require_namespaces()
+    reason = missing_agent()
+    if reason:
+        pytest.skip(reason)

@@ -21,7 +21,7 @@ from tests.cluster.api import RealCluster
 
 from . import kernel
 from .bed import Bed, CniFailure, Pod
-from .requirements import missing_agent, require_namespaces
+from .requirements import require_agent_bed
 from .runtime import Attachment, Network
 
 SPEC = """\
@@ -59,10 +59,7 @@ DEFAULT_ROUTE_NIC = "ipam.spidernet.io/default-route-nic"
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, real_control_plane):
-    require_namespaces()
-    reason = missing_agent()
-    if reason:
-        pytest.skip(reason)
+    require_agent_bed()
     spec = tmp_path_factory.mktemp("spec") / "spec.yaml"
     spec.write_text(SPEC)
     with Bed(server=RealCluster(real_control_plane)) as bed:

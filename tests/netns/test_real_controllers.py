@@ -21,7 +21,7 @@ from tests.k8s_binaries import helm4
 
 from .bed import Bed
 from .kubelet import Kubelet, network_from_annotation
-from .requirements import missing_agent, require_namespaces
+from .requirements import require_agent_bed
 
 SPEC = """\
 apiVersion: gitops.spidernet.io/v1alpha1
@@ -52,10 +52,7 @@ POOL_IPS = {f"10.9.100.{i}" for i in range(10, 20)}
 
 @pytest.fixture(scope="module")
 def bed(tmp_path_factory, real_control_plane_with_controllers):
-    require_namespaces()
-    reason = missing_agent()
-    if reason:
-        pytest.skip(reason)
+    require_agent_bed()
     spec = tmp_path_factory.mktemp("spec") / "spec.yaml"
     spec.write_text(SPEC)
     with Bed(server=RealCluster(real_control_plane_with_controllers)) as bed:

@@ -23,7 +23,7 @@ import pytest
 from tests.cluster.api import RealCluster
 
 from .bed import Bed, Pod
-from .requirements import missing_agent, require_namespaces
+from .requirements import require_agent_bed
 from .runtime import VERSIONS, CniFailure, Network
 
 SPEC = """\
@@ -76,10 +76,7 @@ INVALID_NETWORK_CONFIG, TRY_AGAIN_LATER, NOT_AVAILABLE = 7, 11, 50  # CNI spec e
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, real_control_plane):
-    require_namespaces()
-    reason = missing_agent()
-    if reason:
-        pytest.skip(reason)
+    require_agent_bed()
     spec = tmp_path_factory.mktemp("spec") / "spec.yaml"
     spec.write_text(SPEC)
     with Bed(server=RealCluster(real_control_plane)) as bed:

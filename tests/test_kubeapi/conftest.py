@@ -10,9 +10,9 @@ import yaml
 from kubernetes import client
 
 from tests.cluster.api import RealCluster
+from tests.cluster.fixtures import wiped
 from tests.conftest import ensure_crd
-from tests.kubeapi.fixtures import api_client_for, kubeapi_tls  # noqa: F401
-from tests.kubeapi.server import KubeAPIServer
+from tests.kubeapi.fixtures import api_client_for, kubeapi_tls, serving  # noqa: F401
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 UPSTREAM_CRDS = REPO_ROOT.parent / "shared" / "upstream" / "crds"  # CI runs with ../shared beside the clone
@@ -74,19 +74,11 @@ def kubeapi(request, tmp_path):
         if request.node.get_closest_marker("testserver"):
             pytest.skip("uses what only the test server has")
         # the test server also plays the namespace and garbage collectors: compare with both
-        cluster = RealCluster(request.getfixturevalue("real_control_plane_with_controllers"))
-        cluster.wipe(crds=True)
-        try:
+        with wiped(request.getfixturevalue("real_control_plane_with_controllers"), crds=True) as cluster:
             yield cluster
-        finally:
-            cluster.wipe(crds=True)
         return
-    server = KubeAPIServer().start()
-    try:
-        server.write_kubeconfig(tmp_path / "kubeconfig")
+    with serving(tmp_path / "kubeconfig") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

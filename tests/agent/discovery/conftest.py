@@ -6,18 +6,12 @@ from __future__ import annotations
 import pytest
 
 from agent import kube as k8s
-from reconciler.kube import connect as reconciler_connect
-from reconciler.sync import install_crds
-from tests.conftest import calico_crds, ensure_crd
+from tests.conftest import with_crds
 
 
 @pytest.fixture
 def cluster(kube_server):
-    install_crds(reconciler_connect(kubeconfig=str(kube_server.kubeconfig)))
-    for crd in calico_crds():
-        ensure_crd(kube_server, crd)
-    kube_server.stats.reset()
-    return kube_server
+    return with_crds(kube_server, calico=True)
 
 
 @pytest.fixture

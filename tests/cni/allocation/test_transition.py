@@ -50,3 +50,17 @@ def test_apply_change_refuses_a_decision_made_on_another_version():
                               "spec": {"subnet": "10.6.0.0/16", "ips": ["10.6.0.1-10.6.0.200"]}})
     with pytest.raises(StaleSnapshotError):
         apply_change(other, decision.pool_changes[0])
+
+
+@pytest.mark.parametrize(("subnet", "ips", "total"), [
+    ("10.6.0.0/16", ["10.6.0.1-10.6.0.200"], 200),
+    ("fd00::/64", ["fd00::2-fd00::ffff:ffff:ffff:ffff"], 2 ** 63 - 1),  # 2^64 - 2 addresses
+    ("::/0", ["::1-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"], 2 ** 63 - 1),  # 2^128 - 1
+])
+def test_total_ip_count_is_the_usable_addresses_capped_at_the_crds_int64(subnet, ips, total):
+    pool = Pool.from_object({"metadata": {"name": "big", "resourceVersion": "1"},
+                             "spec": {"subnet": subnet, "ips": ips, "default": True}})
+    outcome = allocate(Request(PodInfo("default", "web", "uid-web", "n1")),
+                       Snapshot(pools={"big": pool}, nodes={"n1": NodeInfo("n1")}))
+    (change,) = outcome.pool_changes
+    assert render_status(pool, change)["totalIPCount"] == total
