@@ -28,24 +28,27 @@ class RetryPolicy:
 
 
 class RunBudget:
-    """Backoff shared by every request of one run (an apply of N objects, say), so that N requests
-    failing alike cost one budget, not N. Thread-safe; `reset()` starts a new run."""
+    """One retry window for every request of a run (an apply of N objects, say): it opens at the
+    run's first retryable failure and lasts the policy's budget in wall time, however many requests
+    back off at once. So N requests failing alike cost one budget, not N, and `--retry-budget 30`
+    rides out a 30-second outage whatever the concurrency. Thread-safe; `reset()` starts a new run."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
-        self.spent = 0.0
+        self._clock = clock
+        self.opened: float | None = None  # when the run first backed off
 
     def reset(self) -> None:
         with self._lock:
-            self.spent = 0.0
+            self.opened = None
 
     def take(self, seconds: float, limit: float) -> bool:
-        """Take `seconds` of backoff; False when that would overdraw `limit`."""
+        """Back off `seconds`? False when that would end past `limit` seconds after the window opened."""
         with self._lock:
-            if self.spent + seconds > limit:
-                return False
-            self.spent += seconds
-            return True
+            now = self._clock()
+            if self.opened is None:
+                self.opened = now
+            return now + seconds - self.opened <= limit
 
 
 def retrying(call: Callable[[], T], policy: RetryPolicy, *, budget: float | None = None,
