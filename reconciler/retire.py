@@ -25,10 +25,13 @@ from typing import Any
 from cni.allocation import retirement
 
 from .kube import Cluster, Conflict, NotFound
+from .plan import DIGEST_ANNOTATION
 
 Object = dict[str, Any]
 SPIDER_API = "spiderpool.spidernet.io/v2beta1"
 ROUNDS = 5  # fresh reads per prune before giving up until the next apply
+DRAINED = "drained"  # the applied digest of a pool prune disabled: matches no spec
+
 
 
 def allocated_ips(obj: Object) -> int:
@@ -58,7 +61,11 @@ def retire(cluster: Cluster, ref: Object, *, dry_run: bool) -> tuple[str, str]:
             continue  # it changed under us: look again
         if busy:
             if live["kind"] == "SpiderIPPool" and not (live.get("spec") or {}).get("disable"):
-                cluster.merge_patch(live, {"spec": {"disable": True}}, dry_run=dry_run)
+                # the digest no longer says "as applied": should the spec take the pool back unchanged,
+                # enabling it again is a spec change to apply, not drift for --self-heal only
+                cluster.merge_patch(live, {"spec": {"disable": True},
+                                           "metadata": {"annotations": {DIGEST_ANNOTATION: DRAINED}}},
+                                    dry_run=dry_run)
             return "draining", f"{busy}: disabled, deleted by a later apply once empty"
         try:
             left = cluster.delete(live, dry_run=dry_run, resource_version=live["metadata"]["resourceVersion"])

@@ -97,3 +97,23 @@ def test_a_subnet_with_a_busy_pool_is_drained_with_it_then_both_go(cli, cluster,
     code, out, _ = cli("apply", empty)
     assert code == 0 and "SpiderIPPool test-ippool-7 deleted" in out and "SpiderSubnet subnet-7 deleted" in out
     assert cluster.get(POOLS, "test-ippool-7") is None and cluster.get(SUBNETS, "subnet-7") is None
+
+
+def test_a_drained_pool_that_comes_back_into_the_spec_is_enabled_again_without_self_heal(cli, cluster, write_spec):
+    """Prune disables a busy pool; when the spec takes it back unchanged, that is a spec change to
+    apply (enable it), not drift that only --self-heal would revert."""
+    assert cli("apply", EXAMPLE)[0] == 0
+    api = api_client_for(cluster)
+    allocate(api, "test-ippool-7", ["10.7.168.61"])
+    api.close()
+    without = write_spec("spec:\n  cluster: {ipVersions: [4]}\n  reservedIPs:\n    - {name: routers, ips: [10.6.168.69]}\n",
+                         name="cross-zone")
+    code, out, err = cli("apply", without)
+    assert code == 0 and "SpiderIPPool test-ippool-7 draining" in out, out + err
+    assert cluster.get(POOLS, "test-ippool-7")["spec"]["disable"] is True
+
+    code, out, err = cli("plan", EXAMPLE)
+    assert "DRIFTED" not in out and "drift" not in out.lower(), out
+    code, out, err = cli("apply", EXAMPLE)
+    assert code == 0, out + err
+    assert not cluster.get(POOLS, "test-ippool-7")["spec"].get("disable"), out
