@@ -102,12 +102,7 @@ def _parser() -> argparse.ArgumentParser:
                                        "prune owned leftovers and record the result in the spec's NetworkSync.")
     apply.add_argument("path", metavar="PATH")
     apply.add_argument("--dry-run", action="store_true", help="send every write as a server-side dry run")
-    apply.add_argument("--adopt", action="store_true", help="take over same-named objects this spec does not own")
-    apply.add_argument("--allow-empty", action="store_true",
-                       help="allow a spec that renders nothing to prune everything it owns")
-    apply.add_argument("--self-heal", action="store_true", help="revert hand edits of owned objects (drift)")
-    apply.add_argument("--concurrency", type=int, default=8, metavar="N",
-                       help="writes in flight at once within one dependency level (default: 8)")
+    _apply_options(apply)
     apply.add_argument("-o", "--output", choices=("text", "json"), default="text")
     apply.set_defaults(func=cmd_apply)
 
@@ -118,35 +113,13 @@ def _parser() -> argparse.ArgumentParser:
                     "does not validate is never applied (NetworkSync Stalled; the last good one stays). Prints one "
                     "line per revision. SIGHUP reconciles now; SIGTERM/SIGINT finish the current apply and exit 0.")
     watch.add_argument("path", nargs="?", metavar="PATH", help="a local spec file or directory (instead of --repo)")
-    git = watch.add_argument_group("git source")
-    git.add_argument("--repo", metavar="URL", help="git remote: https://, ssh://, git://, file:// or user@host:path")
-    git.add_argument("--ref", default="HEAD", help="branch, tag or full commit SHA (default: the remote's HEAD)")
-    git.add_argument("--path", dest="repo_path", default=".", metavar="DIR",
-                     help="the spec's directory or file inside the repo (default: the root)")
-    git.add_argument("--credentials-file", metavar="FILE",
-                     help="a git credential-store line (https://user:token@host), user:token, a bare token, or an "
-                          "SSH private key (default: $SPIDERPOOL_GIT_TOKEN with $SPIDERPOOL_GIT_USERNAME)")
-    git.add_argument("--cache-dir", metavar="DIR",
-                     help="where the working copy is kept (default: $SPIDERPOOL_CACHE_DIR, else "
-                          "$XDG_CACHE_HOME/spiderpool-gitops/sources)")
+    _git_source(watch.add_argument_group("git source"))
     triggers = watch.add_argument_group("triggers")
-    triggers.add_argument("--interval", type=float, default=60.0, metavar="S",
-                          help="poll the source and re-check drift every S seconds, +-10%% (default: 60)")
+    _triggers(triggers)
     triggers.add_argument("--once", action="store_true", help="reconcile once and exit (0 applied, 1 otherwise)")
-    triggers.add_argument("--webhook-listen", metavar="HOST:PORT",
-                          help="serve a push webhook (GitHub HMAC, GitLab token, X-Spiderpool-Token)")
-    triggers.add_argument("--webhook-secret-file", metavar="FILE",
-                          help="the webhook's shared secret (default: $SPIDERPOOL_WEBHOOK_SECRET)")
     triggers.add_argument("--debounce", type=float, default=0.3, metavar="S",
                           help="for PATH: wait until files are quiet this long before reconciling (default: 0.3)")
-    triggers.add_argument("--backoff-max", type=float, default=300.0, metavar="S",
-                          help="longest wait between retries of a failing apply (default: 300)")
-    watch.add_argument("--adopt", action="store_true", help="take over same-named objects this spec does not own")
-    watch.add_argument("--allow-empty", action="store_true",
-                       help="allow a spec that renders nothing to prune everything it owns")
-    watch.add_argument("--self-heal", action="store_true", help="revert hand edits of owned objects (drift)")
-    watch.add_argument("--concurrency", type=int, default=8, metavar="N",
-                       help="writes in flight at once within one dependency level (default: 8)")
+    _apply_options(watch)
     watch.add_argument("-o", "--output", choices=("text", "json"), default="text",
                        help="text lines, or one JSON object per line")
     watch.set_defaults(func=cmd_watch)
@@ -213,28 +186,12 @@ def _parser() -> argparse.ArgumentParser:
                             help="run the IPAM passes until nothing is pending, then exit (no loop, no election)")
     controller.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     source = controller.add_argument_group("git source (as for watch; none: only the IPAM controllers run)")
-    source.add_argument("--repo", metavar="URL", help="git remote: https://, ssh://, git://, file:// or user@host:path")
-    source.add_argument("--ref", default="HEAD", help="branch, tag or full commit SHA (default: the remote's HEAD)")
-    source.add_argument("--path", dest="repo_path", default=".", metavar="DIR",
-                        help="the spec's directory or file inside the repo (default: the root)")
+    _git_source(source)
     source.add_argument("--source-configmap", metavar="NAMESPACE/NAME",
                         help="read repo, ref, path, interval, backoffMax, credentialsFile from this ConfigMap "
                              "(flags give the defaults), and follow its changes")
-    source.add_argument("--credentials-file", metavar="FILE", help="as for watch")
-    source.add_argument("--cache-dir", metavar="DIR", help="where the working copy is kept (as for watch)")
-    source.add_argument("--interval", type=float, default=60.0, metavar="S",
-                        help="poll the source and re-check drift every S seconds, +-10%% (default: 60)")
-    source.add_argument("--backoff-max", type=float, default=300.0, metavar="S",
-                        help="longest wait between retries of a failing apply (default: 300)")
-    source.add_argument("--webhook-listen", metavar="HOST:PORT", help="serve a push webhook (as for watch)")
-    source.add_argument("--webhook-secret-file", metavar="FILE",
-                        help="the webhook's shared secret (default: $SPIDERPOOL_WEBHOOK_SECRET)")
-    source.add_argument("--adopt", action="store_true", help="take over same-named objects this spec does not own")
-    source.add_argument("--allow-empty", action="store_true",
-                        help="allow a spec that renders nothing to prune everything it owns")
-    source.add_argument("--self-heal", action="store_true", help="revert hand edits of owned objects (drift)")
-    source.add_argument("--concurrency", type=int, default=8, metavar="N",
-                        help="writes in flight at once within one dependency level (default: 8)")
+    _triggers(source)
+    _apply_options(source)
     election = controller.add_argument_group("leader election (a coordination.k8s.io Lease)")
     election.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=True,
                           help="act only while holding the Lease (default: on)")
@@ -273,6 +230,42 @@ def _parser() -> argparse.ArgumentParser:
     completion.set_defaults(func=cmd_completion)
     return parser
 
+
+
+def _apply_options(parser) -> None:
+    """What apply, watch and the controller's loop share about how a spec is applied."""
+    parser.add_argument("--adopt", action="store_true", help="take over same-named objects this spec does not own")
+    parser.add_argument("--allow-empty", action="store_true",
+                        help="allow a spec that renders nothing to prune everything it owns")
+    parser.add_argument("--self-heal", action="store_true", help="revert hand edits of owned objects (drift)")
+    parser.add_argument("--concurrency", type=int, default=8, metavar="N",
+                        help="writes in flight at once within one dependency level (default: 8)")
+
+
+def _git_source(group) -> None:
+    """The git source of watch and the controller."""
+    group.add_argument("--repo", metavar="URL", help="git remote: https://, ssh://, git://, file:// or user@host:path")
+    group.add_argument("--ref", default="HEAD", help="branch, tag or full commit SHA (default: the remote's HEAD)")
+    group.add_argument("--path", dest="repo_path", default=".", metavar="DIR",
+                       help="the spec's directory or file inside the repo (default: the root)")
+    group.add_argument("--credentials-file", metavar="FILE",
+                       help="a git credential-store line (https://user:token@host), user:token, a bare token, or "
+                            "an SSH private key (default: $SPIDERPOOL_GIT_TOKEN with $SPIDERPOOL_GIT_USERNAME)")
+    group.add_argument("--cache-dir", metavar="DIR",
+                       help="where the working copy is kept (default: $SPIDERPOOL_CACHE_DIR, else "
+                            "$XDG_CACHE_HOME/spiderpool-gitops/sources)")
+
+
+def _triggers(group) -> None:
+    """When watch and the controller reconcile: the poll, the webhook, the retry backoff."""
+    group.add_argument("--interval", type=float, default=60.0, metavar="S",
+                       help="poll the source and re-check drift every S seconds, +-10%% (default: 60)")
+    group.add_argument("--webhook-listen", metavar="HOST:PORT",
+                       help="serve a push webhook (GitHub HMAC, GitLab token, X-Spiderpool-Token)")
+    group.add_argument("--webhook-secret-file", metavar="FILE",
+                       help="the webhook's shared secret (default: $SPIDERPOOL_WEBHOOK_SECRET)")
+    group.add_argument("--backoff-max", type=float, default=300.0, metavar="S",
+                       help="longest wait between retries of a failing apply (default: 300)")
 
 def cmd_completion(args: argparse.Namespace) -> int:
     from .completion import script
