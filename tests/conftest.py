@@ -97,3 +97,20 @@ def with_crds(server, *, calico: bool = False):
         ensure_crd(server, crd)
     server.stats.reset()
     return server
+
+
+def eventually(check, *, timeout: float = 60.0, what: str = "the expected state", every: float = 0.05,
+               context=lambda: ""):
+    """Poll `check` until it returns something truthy, and return that: for outcomes reached
+    asynchronously (controllers, agents, the real API server's own). Bounded: an AssertionError
+    naming `what` (and `context()`) after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:g} s: {what}\n{context()}".rstrip())
+        time.sleep(every)

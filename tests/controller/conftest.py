@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.apply.conftest import cluster  # noqa: F401  (fixture)
-from tests.conftest import REPO
+from tests.conftest import REPO, eventually
 from tests.watch.conftest import remote  # noqa: F401  (fixture)
 from tests.watch.gitremote import free_port
 
@@ -76,11 +76,4 @@ def controllers(cluster, tmp_path):  # noqa: F811 - the fixture imported above
 
 def until(predicate, *, timeout: float, what: str, every: float = 0.1, context=lambda: ""):
     """Wait (bounded) until `predicate()` is truthy; -> its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}\n{context()}")
-        time.sleep(every)
+    return eventually(predicate, timeout=timeout, what=what, every=every, context=context)

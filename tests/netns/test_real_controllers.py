@@ -12,11 +12,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import subprocess
-import time
 
 import pytest
 
 from tests.cluster.api import RealCluster
+from tests.conftest import eventually
 from tests.k8s_binaries import helm4
 
 from .bed import Bed
@@ -77,16 +77,6 @@ def deployment(name: str, replicas: int) -> dict:
                      "template": {"metadata": {"labels": labels, "annotations": {
                          "ipam.spidernet.io/ippool": json.dumps({"ipv4": ["app-pool"]})}},
                          "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.9"}]}}}}
-
-
-def eventually(predicate, *, timeout: float = 60.0, what: str = ""):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout:.0f} s: {what or predicate}")
 
 
 def running_pods(bed) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ from kubernetes import client
 
 from tests.cluster.api import RealCluster
 from tests.cluster.fixtures import wiped
-from tests.conftest import ensure_crd
+from tests.conftest import ensure_crd, eventually  # noqa: F401  (eventually: for the tests here)
 from tests.kubeapi.fixtures import api_client_for, kubeapi_tls, serving  # noqa: F401
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -135,20 +134,6 @@ def open_url(server, request, timeout: float = 30):
 
     context = server.client_ssl_context() if isinstance(server, RealCluster) else None
     return urllib.request.urlopen(request, timeout=timeout, context=context)
-
-
-def eventually(check, *, timeout: float = 60.0, what: str = "the expected state"):
-    """Poll `check` until it returns something truthy (and return that), for outcomes the real
-    control plane reaches asynchronously: CRD removal, namespace termination, garbage
-    collection. Bounded: an AssertionError after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def crd_conditions(kubeapi, name: str) -> dict[str, dict]:
