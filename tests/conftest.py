@@ -28,6 +28,25 @@ metadata:
 
 
 @pytest.fixture
+def unreachable_kubeconfig(tmp_path) -> Path:
+    """A kubeconfig naming a loopback port nobody listens on (connections are refused)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    kubeconfig = tmp_path / "unreachable-kubeconfig"
+    kubeconfig.write_text(f"""apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "http://127.0.0.1:{port}"}}}}]
+users: [{{name: u, user: {{}}}}]
+contexts: [{{name: x, context: {{cluster: c, user: u}}}}]
+current-context: x
+""")
+    return kubeconfig
+
+
+@pytest.fixture
 def write_spec(tmp_path):
     """write_spec(body, name='demo', file='spec.yaml') -> path of a file holding a NetworkSpec.
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 import json
 import threading
+
+import pytest
 
 from agent import kube as k8s
 

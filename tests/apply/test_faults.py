@@ -3,14 +3,14 @@ a killed apply converges when run again."""
 
 from __future__ import annotations
 
-import pytest
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
+
+import pytest
 
 from reconciler.cli import main
 from reconciler.pipeline import render_path
@@ -62,18 +62,8 @@ def test_errors_that_outlast_the_budget_are_reported_with_the_object_and_the_ser
     assert all(item["ready"] != "True" for item in json.loads(out)["items"])  # never recorded as Ready
 
 
-def test_an_unreachable_server_is_one_clear_error(write_spec, tmp_path, capsys):
-    with socket.socket() as probe:  # a loopback port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(f"""apiVersion: v1
-kind: Config
-clusters: [{{name: c, cluster: {{server: "http://127.0.0.1:{port}"}}}}]
-users: [{{name: u, user: {{}}}}]
-contexts: [{{name: x, context: {{cluster: c, user: u}}}}]
-current-context: x
-""")
+def test_an_unreachable_server_is_one_clear_error(unreachable_kubeconfig, capsys):
+    kubeconfig = unreachable_kubeconfig
     started = time.monotonic()
     code = main(["--kubeconfig", str(kubeconfig), "--retry-budget", "0.5", "apply", str(EXAMPLE)])
     err = capsys.readouterr().err

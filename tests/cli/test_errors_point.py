@@ -6,11 +6,11 @@ say instead (what to do next, not the internals)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
+import yaml
 
 from tests.apply.conftest import cluster, spec_copy  # noqa: F401  (fixtures)
 from tests.apply.test_apply import allocate, edit
@@ -50,22 +50,13 @@ def test_a_missing_kubeconfig_file_is_named(tmp_path):
                    "(--kubeconfig, else $KUBECONFIG)"
 
 
-def test_connection_refused_is_one_clear_line_without_waiting_out_the_retry_budget(tmp_path):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(f"""apiVersion: v1
-kind: Config
-clusters: [{{name: c, cluster: {{server: "http://127.0.0.1:{port}"}}}}]
-users: [{{name: u, user: {{}}}}]
-contexts: [{{name: x, context: {{cluster: c, user: u}}}}]
-current-context: x
-""")
+def test_connection_refused_is_one_clear_line_without_waiting_out_the_retry_budget(unreachable_kubeconfig):
+    kubeconfig = unreachable_kubeconfig
+    server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]  # http://127.0.0.1:PORT
     result = run("--retry-budget", "600", "apply", CROSS_ZONE, kubeconfig=kubeconfig)  # would be 10 min of retries
     line = one_error_line(result)
     assert "cannot reach the API server: connection refused" in line
-    assert f"is http://127.0.0.1:{port} the right API server, and is it running?" in line
+    assert f"is {server} the right API server, and is it running?" in line
     assert "MaxRetryError" not in result.stderr and "NewConnectionError" not in result.stderr
 
 
