@@ -24,7 +24,7 @@ _EXPORTS = {
     **dict.fromkeys(("Finding", "audit"), "auditor"),
     **dict.fromkeys(("Decision", "Release", "allocate", "release"), "engine"),
     **dict.fromkeys(("AllocationError", "AnnotationError", "DeadPodError", "ExhaustedError", "NoPoolError",
-                     "StaleSnapshotError", "UnavailableIPError"), "errors"),
+                     "PoolNameError", "StaleSnapshotError", "UnavailableIPError"), "errors"),
     **dict.fromkeys(("GcPlan", "Leak", "find_leaks"), "gc"),
     **dict.fromkeys(("Pool", "PoolNames", "ReservedIPs"), "model"),
     **dict.fromkeys(("PoolChange", "Record"), "records"),

@@ -7,6 +7,9 @@
    `default_ipv{4,6}_ippool` > every pool with `spec.default: true`.
    The winning rule decides the families too: a v4-only annotation gives a v4-only
    pod. Families the agent does not serve are dropped (an error if none is left).
+   `precheck` then refuses the selection when a pool it names does not exist or
+   is named twice for one family (upstream's precheck: "wrong input"), so a typo
+   in `["typo", "good"]` fails the ADD instead of hiding behind `good`.
 2. `candidates` expands wildcards (`*`, `?`, `[...]`, fnmatch semantics; matched
    against pools of that family, by name), filters (each refusal keeps its reason)
    and sorts. The sort is upstream's priority (pools with podAffinity, then nodeName,
@@ -24,7 +27,7 @@ from fnmatch import fnmatchcase
 from typing import Mapping
 
 from . import annotations, multus
-from .errors import AnnotationError, ExhaustedError, NoPoolError
+from .errors import AnnotationError, ExhaustedError, NoPoolError, PoolNameError
 from .model import Pool, PoolNames
 from .selectors import describe, matches
 from .snapshot import Request, Snapshot
@@ -101,6 +104,23 @@ def select(request: Request, snapshot: Snapshot) -> Selection:
         f"no IPPool available, no pool selection rules of any type are specified for {_who(request)}: "
         f"set {annotations.IPPOOL} on the pod, {annotations.NAMESPACE_DEFAULT[4]} on its namespace, "
         "default_ipv4_ippool in the CNI config, or mark a pool default: true")
+
+
+def precheck(selection: Selection, request: Request, snapshot: Snapshot) -> None:
+    """Raise PoolNameError naming every pool of `selection` that does not exist or is named twice
+    for one family (wildcards are exempt: matching nothing is a filter reason, as upstream)."""
+    problems = []
+    for version in selection.families:
+        names = selection.names.family(version)
+        source = selection.sources[version]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            problems.append(f"{source} names IPPool {name!r} more than once for IPv{version} "
+                            f"(duplicate IPPool {name} specified for NIC {request.nic})")
+        for name in dict.fromkeys(n for n in names if not re.search(r"[*?\[]", n)):
+            if name not in snapshot.pools:
+                problems.append(f"{source} names IPPool {name!r}, which does not exist")
+    if problems:
+        raise PoolNameError(_who(request), problems)
 
 
 def _rules(request: Request, snapshot: Snapshot):

@@ -52,6 +52,8 @@ def allocate(request: Request, snapshot: Snapshot) -> Decision:
     if not pod.alive:
         raise DeadPodError(pod.key, "terminating" if pod.deletion_timestamp else f"phase {pod.phase}")
     selection = choose.select(request, snapshot)
+    if not any(reuse.held(snapshot, pod.uid, v, request.nic) for v in selection.families):
+        choose.precheck(selection, request, snapshot)  # a repeated ADD returns what the first one gave
     wanted_routes = annotations.routes(pod)
     target = choose.Target.of(request, snapshot)
     ledger = Ledger(snapshot.reserved.family)

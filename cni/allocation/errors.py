@@ -9,6 +9,7 @@ why each one was refused.
 
     AllocationError                 base; .category, .cni_code
     ├── AnnotationError             "wrong input": an annotation could not be used
+    ├── PoolNameError               "wrong input": a pool named for the NIC is unknown or named twice
     ├── DeadPodError                the pod is terminating or finished
     ├── NoPoolError                 "no IPPool available": every candidate filtered out
     │   └── ExhaustedError          "all IP addresses used out": candidates fit, all full
@@ -48,6 +49,19 @@ class AnnotationError(AllocationError):
     def __init__(self, owner: str, annotation: str, detail: str):
         self.owner, self.annotation, self.detail = owner, annotation, detail
         super().__init__(f"{WRONG_INPUT}: {owner}: annotation {annotation}: {detail}")
+
+
+class PoolNameError(AllocationError):
+    """Upstream's precheck: every pool a rule names for the NIC must exist, and be named once.
+
+    Without it `["typo", "good"]` allocates from `good` and the typo stays hidden."""
+
+    category = WRONG_INPUT
+    cni_code = 7
+
+    def __init__(self, who: str, problems: list[str]):
+        self.problems = tuple(problems)
+        super().__init__(f"{WRONG_INPUT}: {who}: " + "; ".join(problems))
 
 
 class DeadPodError(AllocationError):

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from cni.allocation import (AnnotationError, ExhaustedError, NamespaceInfo, NoPoolError, PoolNames, Request,
-                            allocate)
+from cni.allocation import (AnnotationError, ExhaustedError, NamespaceInfo, NoPoolError, PoolNameError, PoolNames,
+                            Request, allocate)
 
 from .builders import pod, pool, snapshot
 
@@ -140,11 +140,44 @@ def test_the_attachment_is_read_from_the_multus_annotation_of_a_secondary_interf
     assert chosen(request, snap) == ["p"]
 
 
-def test_unknown_and_wrong_family_pools_are_named_too():
-    snap = snapshot(pool("v6", ("fd00::10-fd00::20",)))
+def test_wrong_family_pools_are_named_too():
+    snap = snapshot(pool("v6", ("fd00::10-fd00::20",)), pool("off", _range(1), disable=True))
     with pytest.raises(NoPoolError) as error:
-        allocate(Request(pod(annotations={"ipam.spidernet.io/ippool": '{"ipv4": ["nope", "v6"]}'})), snap)
-    assert str(error.value).endswith("nope: not found; v6: is an IPv6 pool")
+        allocate(Request(pod(annotations={"ipam.spidernet.io/ippool": '{"ipv4": ["off", "v6"]}'})), snap)
+    assert str(error.value).endswith("off: disabled; v6: is an IPv6 pool")
+
+
+@pytest.mark.parametrize("annotations, ns_annotations, cni_defaults, expected", [
+    ({"ipam.spidernet.io/ippool": '{"ipv4": ["typo", "good"]}'}, {}, (),
+     "pod annotation ipam.spidernet.io/ippool names IPPool 'typo', which does not exist"),
+    ({"ipam.spidernet.io/ippools": '[{"interface": "eth0", "ipv4": ["good", "good"]}]'}, {}, (),
+     "pod annotation ipam.spidernet.io/ippools names IPPool 'good' more than once for IPv4 "
+     "(duplicate IPPool good specified for NIC eth0)"),
+    ({}, {"ipam.spidernet.io/default-ipv4-ippool": '["good", "gone"]'}, (),
+     "namespace annotation ipam.spidernet.io/default-ipv4-ippool names IPPool 'gone', which does not exist"),
+    ({}, {}, ("good", "tpyo"), "CNI config default_ipv4_ippool names IPPool 'tpyo', which does not exist"),
+], ids=["typo beside a good pool", "duplicate in ippools", "namespace default", "NAD default_ipv4_ippool"])
+def test_an_unknown_or_duplicated_pool_name_fails_the_add_naming_it(annotations, ns_annotations, cni_defaults,
+                                                                   expected):
+    """Upstream's precheck: `["typo", "good"]` must not silently allocate from `good`."""
+    snap = snapshot(pool("good", _range(1)), namespaces=[NamespaceInfo("default", {}, ns_annotations)])
+    request = Request(pod(annotations=annotations), default_pools=PoolNames(cni_defaults, ()))
+    with pytest.raises(PoolNameError) as error:
+        allocate(request, snap)
+    assert str(error.value) == f"wrong input: pod default/web-0 (eth0): {expected}"
+    assert error.value.category == "wrong input" and error.value.cni_code == 7
+
+
+def test_a_wildcard_matching_nothing_is_a_filter_reason_not_a_precheck_error():
+    snap = snapshot(pool("good", _range(1)))
+    request = Request(pod(annotations={"ipam.spidernet.io/ippool": '{"ipv4": ["zz-*", "good"]}'}))
+    assert chosen(request, snap) == ["good"]
+
+
+def test_a_repeated_add_returns_its_address_even_after_its_pool_list_gained_a_typo():
+    snap = snapshot(pool("good", _range(1), records={"10.6.1.1": ("default/web-0", "uid-web-0")}))
+    request = Request(pod(annotations={"ipam.spidernet.io/ippool": '{"ipv4": ["good", "typo"]}'}))
+    assert allocate(request, snap).result.addresses[0].ip == "10.6.1.1"
 
 
 def test_the_users_order_holds_among_equal_pools():
@@ -249,7 +282,8 @@ def test_a_malformed_namespace_annotation_names_the_namespace():
 
 def test_the_cni_message_carries_the_prefix_tools_look_for_in_pod_events():
     with pytest.raises(NoPoolError) as error:
-        allocate(Request(pod(annotations={"ipam.spidernet.io/ippool": '{"ipv4": ["nope"]}'})), snapshot())
+        allocate(Request(pod(annotations={"ipam.spidernet.io/ippool": '{"ipv4": ["off"]}'})),
+                 snapshot(pool("off", _range(1), disable=True)))
     assert error.value.cni_message == (
         "spiderpool IP allocation error: no IPPool available: no IPv4 pool for pod default/web-0 on node worker1 "
-        "(eth0; pools from pod annotation ipam.spidernet.io/ippool): nope: not found")
+        "(eth0; pools from pod annotation ipam.spidernet.io/ippool): off: disabled")
