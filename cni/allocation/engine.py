@@ -50,7 +50,7 @@ class Release:
 def allocate(request: Request, snapshot: Snapshot) -> Decision:
     pod = request.pod
     if not pod.alive:
-        raise DeadPodError(pod.key, "terminating" if pod.deletion_timestamp else f"phase {pod.phase}")
+        raise DeadPodError(pod.key, pod.why_dead())
     selection = choose.select(request, snapshot)
     if not any(reuse.held(snapshot, pod.uid, v, request.nic) for v in selection.families):
         choose.precheck(selection, request, snapshot)  # a repeated ADD returns what the first one gave

@@ -4,7 +4,8 @@ A record is LEAKED when the pod it names
 - is gone (and is not a StatefulSet ordinal its set still wants),
 - was re-created with another UID (unless it is a StatefulSet pod its set wants
   that has no address of its own yet: it will take this one over on ADD),
-- has finished (Succeeded/Failed), or
+- has finished for good (upstream's `IsPodAlive`: Succeeded unless restartPolicy
+  Always, Failed with Never or evicted; a pod the kubelet restarts keeps it), or
 - is terminating past its deletion deadline (`deletionTimestamp`),
 and never when the pod with that UID is alive.
 
@@ -65,8 +66,8 @@ def leak_reason(snapshot: Snapshot, pool: Pool, record: Record, now: datetime) -
         return f"pod {record.pod} is gone"
     if pod.uid != record.uid:
         return f"pod {record.pod} was re-created (UID {pod.uid}, record has {record.uid})"
-    if pod.finished:
-        return f"pod {record.pod} has finished ({pod.phase})"
+    if pod.deletion_timestamp is None and not pod.alive:  # upstream's IsPodAlive: a pod that restarts keeps it
+        return f"pod {record.pod} has finished ({pod.why_dead()})"
     if pod.deletion_timestamp is not None and now >= pod.deletion_timestamp:
         return f"pod {record.pod} is terminating past its deadline {pod.deletion_timestamp.isoformat()}"
     return None

@@ -33,6 +33,8 @@ class PodInfo:
     deletion_timestamp: datetime | None = None
     owner_kind: str | None = None  # the top controller, e.g. StatefulSet, Deployment
     owner_name: str | None = None
+    restart_policy: str = "Always"  # spec.restartPolicy (the API server's default)
+    reason: str = ""  # status.reason, e.g. "Evicted"
 
     @classmethod
     def from_object(cls, obj: Mapping[str, Any], *, owner: tuple[str, str] | None = None) -> "PodInfo":
@@ -47,6 +49,7 @@ class PodInfo:
             annotations=dict(meta.get("annotations") or {}), phase=status.get("phase", "Pending"),
             deletion_timestamp=parse_time(meta.get("deletionTimestamp")),
             owner_kind=owner[0] if owner else None, owner_name=owner[1] if owner else None,
+            restart_policy=spec.get("restartPolicy") or "Always", reason=status.get("reason") or "",
         )
 
     @property
@@ -59,8 +62,27 @@ class PodInfo:
 
     @property
     def alive(self) -> bool:
-        """Neither terminating nor finished: its sandbox may be (re)created at any time."""
-        return self.deletion_timestamp is None and not self.finished
+        """Upstream's `IsPodAlive`: its sandbox may be (re)created at any time, so it keeps its IPs.
+
+        Dead: terminating; Succeeded unless restartPolicy is Always; Failed with restartPolicy
+        Never; Failed because it was evicted. A Failed pod that may still restart (OnFailure,
+        Always) and a Succeeded pod with Always are alive: the kubelet runs them again.
+        """
+        if self.deletion_timestamp is not None:
+            return False
+        if self.phase == "Succeeded":
+            return self.restart_policy == "Always"
+        if self.phase == "Failed":
+            return self.restart_policy != "Never" and self.reason != "Evicted"
+        return True
+
+    def why_dead(self) -> str:
+        """Why `alive` is False, in a few words."""
+        if self.deletion_timestamp is not None:
+            return "terminating"
+        if self.reason == "Evicted":
+            return f"phase {self.phase}, evicted"
+        return f"phase {self.phase}, restartPolicy {self.restart_policy}"
 
     @property
     def of_statefulset(self) -> bool:

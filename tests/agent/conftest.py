@@ -57,12 +57,13 @@ class Objects:
                                    "metadata": {"name": name, "labels": labels or {}}})
 
     def pod(self, name: str, node: str, *, namespace: str = "default", annotations: dict | None = None,
-            labels: dict | None = None, owner: dict | None = None) -> dict:
+            labels: dict | None = None, owner: dict | None = None, restart_policy: str | None = None) -> dict:
         meta = {"name": name, "namespace": namespace, "annotations": annotations or {}, "labels": labels or {}}
         if owner:
             meta["ownerReferences"] = [{"apiVersion": "apps/v1", "controller": True, **owner}]
-        return self.server.create({"apiVersion": "v1", "kind": "Pod", "metadata": meta,
-                                   "spec": {"nodeName": node, "containers": [{"name": "c", "image": "pause"}]}})
+        spec = {"nodeName": node, "containers": [{"name": "c", "image": "pause"}],
+                **({"restartPolicy": restart_policy} if restart_policy else {})}
+        return self.server.create({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec})
 
     def delete_pod(self, name: str, namespace: str = "default") -> None:
         """`kubectl delete pod` and the kubelet's confirmation after its CNI DEL: the pod is gone.

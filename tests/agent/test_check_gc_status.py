@@ -34,7 +34,7 @@ def test_check_passes_when_prev_result_matches_the_records_and_fails_naming_the_
 @pytest.mark.parametrize("vanished", ["finished", "deleted"])
 def test_gc_releases_this_networks_attachments_the_runtime_no_longer_lists(objects, agents, kube, vanished):
     objects.pool("p4", ["10.6.1.1-10.6.1.9"], default=True)
-    kept, gone, alive = (objects.pod(n, "worker1") for n in ("kept", "gone", "alive"))
+    kept, gone, alive = (objects.pod(n, "worker1", restart_policy="Never") for n in ("kept", "gone", "alive"))
     agent = agents("worker1")
     for pod in (kept, gone, alive):
         agent.add(pod, container=f"sandbox-{pod['metadata']['name']}")

@@ -22,7 +22,7 @@ def setup(cluster, objects, agents):
 
 @pytest.mark.parametrize("annotations, code, words", [
     ({"ipam.spidernet.io/ippool": "{not json"}, 7, ["wrong input", "ipam.spidernet.io/ippool", "not valid JSON"]),
-    ({"ipam.spidernet.io/ippool": json.dumps({"ipv4": ["no-such-pool"]})}, 7, ["no IPPool available", "no-such-pool"]),
+    ({"ipam.spidernet.io/ippool": json.dumps({"ipv4": ["no-such-pool"]})}, 7, ["wrong input", "IPPool 'no-such-pool', which does not exist"]),
 ])
 def test_a_bad_annotation_fails_with_code_7_naming_it_and_writes_nothing(setup, cluster, objects, annotations, code,
                                                                          words):
@@ -63,7 +63,7 @@ def test_a_body_that_is_not_json_gets_a_decode_error(setup):
 
 
 def test_an_add_for_a_finished_pod_is_refused(setup, cluster, objects):
-    pod = objects.pod("done", "worker1")
+    pod = objects.pod("done", "worker1", restart_policy="OnFailure")  # Succeeded + Always would restart: alive
     pod["status"] = {"phase": "Succeeded"}
     client = k8s.connect(kubeconfig=str(cluster.kubeconfig))
     client.replace_status(k8s.PODS, pod)

@@ -1,11 +1,17 @@
 """Where a user moving from upstream Spiderpool would trip, through a real agent on the real API server:
-pool names checked before anything is allocated (upstream's precheck)."""
+pool names checked before anything is allocated (upstream's precheck), pod liveness as upstream's
+`IsPodAlive`."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
+
+from agent import kube as k8s
 from agent.client import netconf
+from agent.ipgc import IpGc
+from tests.conftest import eventually
 
 
 def test_a_typo_beside_a_good_pool_fails_the_add_naming_the_typo_and_allocates_nothing(objects, agents):
@@ -44,3 +50,55 @@ def test_a_pool_named_twice_fails_the_add(objects, agents):
 
     assert reply.code == 7
     assert "duplicate IPPool good specified for NIC eth0" in reply.json["msg"]
+
+
+# -- pod liveness: upstream's IsPodAlive ---------------------------------------------------------
+
+
+def _finish(kube, pod: dict, phase: str, reason: str | None = None) -> None:
+    status = {"phase": phase, **({"reason": reason} if reason else {})}
+    kube.replace_status(k8s.PODS, {**pod, "status": status})
+
+
+@pytest.mark.parametrize("restart_policy, phase, reason, kept", [
+    ("OnFailure", "Failed", None, True),
+    ("Always", "Succeeded", None, True),
+    ("Never", "Failed", None, False),
+    ("OnFailure", "Succeeded", None, False),
+    ("Always", "Failed", "Evicted", False),
+], ids=["failed, restarts on failure: alive", "succeeded, always restarts: alive", "failed, never restarts: dead",
+        "succeeded, restarts on failure only: dead", "evicted: dead"])
+def test_a_finished_pod_keeps_its_ip_on_del_exactly_while_upstream_calls_it_alive(objects, agents, kube,
+                                                                                 restart_policy, phase, reason, kept):
+    objects.pool("p4", ["10.6.1.1-10.6.1.9"], default=True)
+    pod = objects.pod("job", "worker1", restart_policy=restart_policy)
+    agent = agents("worker1")
+    assert agent.add(pod).ok
+    _finish(kube, pod, phase, reason)
+
+    assert agent.delete(pod).ok
+
+    assert (objects.records("p4") != {}) is kept
+
+
+def test_the_ip_gc_frees_a_dead_pods_ip_and_keeps_a_restarting_pods(objects, agents, kube, cluster):
+    objects.pool("p4", ["10.6.1.1-10.6.1.9"], default=True)
+    restarts, done = (objects.pod("restarts", "worker1", restart_policy="OnFailure"),
+                      objects.pod("done", "worker1", restart_policy="Never"))
+    agent = agents("worker1")
+    assert agent.add(restarts).ok and agent.add(done).ok
+    _finish(kube, restarts, "Failed")
+    _finish(kube, done, "Failed")
+    collector = IpGc(k8s.connect(kubeconfig=str(cluster.kubeconfig)), grace=0)
+    try:
+        collector.cache.start()
+        assert collector.cache.wait_synced(10)
+        eventually(lambda: collector.cache.view(k8s.PODS, ("default", "done")).phase == "Failed")
+        eventually(lambda: collector.cache.view(k8s.PODS, ("default", "restarts")).phase == "Failed")
+
+        released = collector.run_pass().released
+    finally:
+        collector.cache.stop()
+
+    assert [leak.record.pod for leak in released] == ["default/done"]
+    assert [r["pod"] for r in objects.records("p4").values()] == ["default/restarts"]

@@ -42,9 +42,10 @@ def pool(name, ips=("10.6.168.60-10.6.168.69",), *, subnet=None, exclude=(), gat
 
 
 def pod(name="web-0", namespace="default", *, uid=None, node="worker1", labels=None, annotations=None,
-        owner=None, phase="Running", deleting=False):
+        owner=None, phase="Running", deleting=False, restart_policy="Always", reason=""):
     return PodInfo(namespace, name, uid or f"uid-{name}", node, dict(labels or {}), dict(annotations or {}),
-                   phase, NOW if deleting else None, owner[0] if owner else None, owner[1] if owner else None)
+                   phase, NOW if deleting else None, owner[0] if owner else None, owner[1] if owner else None,
+                   restart_policy, reason)
 
 
 def snapshot(*pools, reserved=(), namespaces=(), nodes=(), endpoints=(), statefulsets=(), pods=()):

@@ -43,9 +43,17 @@ def test_when_both_families_fail_both_are_reported():
 
 
 def test_a_dead_pod_gets_nothing():
-    for dead in (pod(deleting=True), pod(phase="Succeeded"), pod(phase="Failed")):
+    for dead in (pod(deleting=True), pod(phase="Succeeded", restart_policy="OnFailure"),
+                 pod(phase="Failed", restart_policy="Never"), pod(phase="Failed", reason="Evicted")):
         with pytest.raises(DeadPodError, match="^dead Pod default/web-0, we cannot allocate"):
             allocate(Request(dead), dual_stack())
+
+
+def test_a_finished_pod_the_kubelet_restarts_is_alive_as_upstreams_is_pod_alive():
+    for alive in (pod(phase="Succeeded", restart_policy="Always", annotations=DUAL),
+                  pod(phase="Failed", restart_policy="OnFailure", annotations=DUAL),
+                  pod(phase="Failed", restart_policy="Always", annotations=DUAL)):
+        assert allocate(Request(alive), dual_stack()).result.addresses
 
 
 MULTI_NIC = {"ipam.spidernet.io/ippools": json.dumps([

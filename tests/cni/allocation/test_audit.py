@@ -46,7 +46,7 @@ def test_leaks_missing_pods_and_double_allocations_are_reported():
         "10.6.168.61": ("default/done", "u-done"),
         "10.6.168.62": ("default/twice", "u-twice", "eth0"),
         "10.6.168.63": ("default/twice", "u-twice", "eth0"),
-    }), pods=[pod("done", uid="u-done", phase="Succeeded"), pod("twice", uid="u-twice")])
+    }), pods=[pod("done", uid="u-done", phase="Succeeded", restart_policy="Never"), pod("twice", uid="u-twice")])
     assert kinds(snap) == [("double-allocation", "p"), ("leak", "p 10.6.168.61"), ("missing-pod", "p 10.6.168.60")]
 
 

@@ -91,10 +91,14 @@ def test_a_late_del_still_frees_what_the_old_uid_itself_holds():
     (sts_pod("uid-web-0", deleting=True), 0, None),
     (sts_pod("uid-web-0", deleting=True), None, None),
     (pod("web-0", deleting=True), None, None),
-    (pod("web-0", phase="Succeeded"), None, None),
+    (pod("web-0", phase="Succeeded", restart_policy="Never"), None, None),
+    (pod("web-0", phase="Failed", restart_policy="OnFailure"), None,
+     "pod default/web-0 is alive; its sandbox may be re-created and keeps its IPs"),
+    (pod("web-0", phase="Failed", reason="Evicted"), None, None),
     (None, None, None),
 ], ids=["alive pod keeps", "statefulset pod within replicas keeps", "statefulset scaled down frees",
-        "statefulset gone frees", "terminating pod frees", "finished pod frees", "gone pod frees"])
+        "statefulset gone frees", "terminating pod frees", "finished pod frees",
+        "failed pod that restarts keeps (IsPodAlive)", "evicted pod frees", "gone pod frees"])
 def test_del_follows_upstream_on_when_to_keep(the_pod, replicas, kept):
     snap = snapshot(pool("p4", records={"10.6.168.60": ("default/web-0", "uid-web-0")}),
                     pods=[the_pod] if the_pod else [],
