@@ -38,6 +38,7 @@ from .commit import CommitError, Committer
 from .endpoint import Attachment, EndpointWriter, attachments
 from .logs import Log
 from .metrics import AgentMetrics
+from .owners import TopControllers
 
 CHECK_MISMATCH = Code.PLUGIN_ERROR  # the pod's records do not match prevResult
 POD_WAIT_SECONDS = 2.0  # how long ADD waits for the watch to bring a new pod before asking the API
@@ -59,6 +60,7 @@ class CniService:
         self.settings, self.kube, self.cache, self.committer, self.metrics = settings, kube, cache, committer, metrics
         self.endpoints = EndpointWriter(kube, cache, metrics)
         self.log = log or Log("cni", node=settings.node)
+        self.owners = TopControllers(kube, budget=settings.api_budget, log=self.log)
         self._commands: dict[str, Callable[[CniRequest], Reply]] = {
             "ADD": self.add, "DEL": self.delete, "CHECK": self.check, "GC": self.gc, "STATUS": self.status}
 
@@ -90,7 +92,7 @@ class CniService:
         log = self.log.bind(command="ADD", container=req.container_id[:12], nic=req.if_name,
                             pod=f"{req.pod_namespace}/{req.pod_name}")
         try:
-            pod = self._pod(req)
+            pod = self._pod(req, top_controller=True)
             request = Request.from_ipam_config(
                 pod, req.ipam, nic=req.if_name, families=self.settings.families,
                 requested_ips=req.requested_ips, cluster_network=self.settings.cluster_network,
@@ -151,8 +153,9 @@ class CniService:
         """The pod of a plugin request body's CNI_ARGS (the coordinator's request has the same shape)."""
         return self._pod(CniRequest("ADD", "", "", "", body.get("cniArgs") or {}, "", {}, ""))
 
-    def _pod(self, req: CniRequest) -> PodInfo:
-        """The pod from the cache; a new pod the watch has not brought yet is waited for, then read."""
+    def _pod(self, req: CniRequest, *, top_controller: bool = False) -> PodInfo:
+        """The pod from the cache; a new pod the watch has not brought yet is waited for, then read.
+        With `top_controller`, its owner is the top controller (Deployment, not its ReplicaSet: `owners`)."""
         namespace, name, uid = req.pod_namespace, req.pod_name, req.pod_uid or None
         if not namespace or not name:
             raise CniError(Code.INVALID_NETWORK_CONFIG,
@@ -174,7 +177,7 @@ class CniService:
                                                  f"for {uid} (re-created?)")
         if pod.node and pod.node != self.settings.node:
             self.log.warning("pod is scheduled to another node", pod=pod.key, pod_node=pod.node)
-        return pod
+        return self.owners.resolve(pod) if top_controller else pod
 
     def release_nic(self, pod: PodInfo, nic: str) -> None:
         """The coordinator found the pod's IP on `nic` in use elsewhere: DEL's release, forced, for this UID and NIC."""

@@ -35,13 +35,14 @@ class PodInfo:
     owner_name: str | None = None
     restart_policy: str = "Always"  # spec.restartPolicy (the API server's default)
     reason: str = ""  # status.reason, e.g. "Evicted"
+    owner_ref: tuple[str, str] | None = None  # (apiVersion, uid) of the controller ownerReference itself
 
     @classmethod
     def from_object(cls, obj: Mapping[str, Any], *, owner: tuple[str, str] | None = None) -> "PodInfo":
         """`owner` overrides the controller ownerRef (e.g. Deployment resolved through its ReplicaSet)."""
         meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+        ref = next((r for r in meta.get("ownerReferences") or () if r.get("controller")), None)
         if owner is None:
-            ref = next((r for r in meta.get("ownerReferences") or () if r.get("controller")), None)
             owner = (ref["kind"], ref["name"]) if ref else None
         return cls(
             namespace=meta.get("namespace", "default"), name=meta.get("name", ""), uid=meta.get("uid", ""),
@@ -50,6 +51,7 @@ class PodInfo:
             deletion_timestamp=parse_time(meta.get("deletionTimestamp")),
             owner_kind=owner[0] if owner else None, owner_name=owner[1] if owner else None,
             restart_policy=spec.get("restartPolicy") or "Always", reason=status.get("reason") or "",
+            owner_ref=(str(ref.get("apiVersion", "")), str(ref.get("uid", ""))) if ref else None,
         )
 
     @property
