@@ -11,7 +11,8 @@ status updates, 409 -> refresh and decide again), so a record re-taken meanwhile
 is left alone. SpiderEndpoints carry no ownerReference (see `endpoint`), so the
 collector also deletes those whose pod is gone (or re-created) and whose UID no
 pool record holds any more, with the same grace. And it removes the ip-release
-finalizer of pools and subnets being deleted once they are empty (`finalizers`).
+finalizer of pools and subnets being deleted once they are empty (`finalizers`), and
+puts right the count columns of pools and subnets (`counts`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from cni.allocation import GcPlan, Leak, PodInfo, PoolChange, Snapshot, find_lea
 
 from .cache import Cache, controller_kinds
 from .commit import CommitError, Committer
+from .counts import repair_counts
 from .finalizers import release_finalizers
 from .logs import Log
 from .metrics import AgentMetrics, Counter
@@ -44,6 +46,7 @@ class PassResult:
     endpoints_deleted: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     finalizers_released: list[str] = field(default_factory=list)  # "SpiderIPPool name": emptied, deleted
+    counts_repaired: list[str] = field(default_factory=list)  # "SpiderSubnet name": count columns put right
     suspects: int = 0
     next_due: float | None = None  # seconds until the earliest suspect is due
 
@@ -88,6 +91,8 @@ class IpGc:
             self._release(plan, now, result)
         self._sweep_endpoints(now, result)
         result.finalizers_released, failures = release_finalizers(self.kube, self.cache, log=self.log)
+        result.failed += failures
+        result.counts_repaired, failures = repair_counts(self.kube, self.cache, log=self.log)
         result.failed += failures
         pending = list(self.suspects.values()) + list(self.orphans.values())
         if pending:

@@ -12,6 +12,7 @@
     decision is taken on a fresh read and the delete is guarded (reconciler.retire).
     an object of the spec that someone is deleting (Terminating) is left alone and
     reported; a later apply re-creates it once it is gone.
+    last, the count columns of the spec's pools and subnets (reconciler.counts)
 
 Writes are server-side apply with the spec's own field manager, ownership checked
 again at write time (reconciler.ownership), so re-running after a crash converges
@@ -32,6 +33,7 @@ from cni.allocation.retirement import RETIRED_KINDS, terminating
 from kubeclient.errors import transient
 
 from . import ownership
+from .counts import refresh_counts
 from .kube import ApplyConflict, Cluster, ClusterError, Conflict
 from .model import Object
 from .plan import Change, Plan, field_manager, identity, make_plan, with_digest
@@ -69,6 +71,7 @@ class ApplyResult:
     results: list[ObjectResult] = field(default_factory=list)
     error: str = ""
     refused: bool = False  # stopped before writing (ApplyRefused): the objects are as they were
+    warnings: list[str] = field(default_factory=list)  # not failures: e.g. count columns left to the controller
     outage: bool = False  # stopped because the API server went away (its retry budget is spent)
 
     @property
@@ -240,6 +243,11 @@ def apply(cluster: Cluster, rendered: list[Object], *, spec_name: str, options: 
                 on_result(outcome)
             if _stop_after_failure(result, levels[index + 1:], server=cluster.server):
                 break
+    if not options.dry_run and not result.outage:
+        try:
+            result.warnings += refresh_counts(cluster, rendered, spec_name=spec_name)
+        except ClusterError as error:
+            result.warnings.append(f"count columns not written: {error}")
     return result
 
 

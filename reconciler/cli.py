@@ -455,6 +455,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
                                **({"message": r.message} if r.message else {})} for r in result.results]}, indent=2))
     else:
         print(_apply_summary(counts, ok=result.ok, dry_run=args.dry_run), flush=True)
+    for warning in result.warnings:
+        print(f"spiderpool: warning: {warning}", file=sys.stderr)
     if result.error:
         print(f"spiderpool: error: {result.error}", file=sys.stderr)
     return EXIT_OK if result.ok else EXIT_ERROR

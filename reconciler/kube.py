@@ -149,14 +149,20 @@ class Cluster:
             serializer=_as_dict),
             _ref(obj), retry_conflicts=not (patch.get("metadata") or {}).get("resourceVersion"))
 
-    def update_status(self, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+    def update_status(self, obj: dict[str, Any], status: dict[str, Any], *,
+                      resource_version: str | None = None) -> dict[str, Any]:
+        """A merge patch of the status; with `resource_version` guarded by it (Conflict, never retried)."""
         resource = self.resource(obj["apiVersion"], obj["kind"])
         meta = obj["metadata"]
+        body: dict[str, Any] = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
         self._count(False)
         return self._call(lambda: resource.status.patch(
-            body={"status": status}, name=meta["name"], namespace=meta.get("namespace"),
+            body=body, name=meta["name"], namespace=meta.get("namespace"),
             content_type="application/merge-patch+json", field_manager=FIELD_MANAGER,
-            _request_timeout=self._timeout, serializer=_as_dict), f"{_ref(obj)} status")
+            _request_timeout=self._timeout, serializer=_as_dict), f"{_ref(obj)} status",
+            retry_conflicts=resource_version is None)
 
     def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
         """PUT the whole object, guarded by its metadata.resourceVersion: Conflict when it changed since."""

@@ -35,7 +35,11 @@ DRAINED = "drained"  # the applied digest of a pool prune disabled: matches no s
 
 
 def allocated_ips(obj: Object) -> int:
-    """How many IPs a live pool (or subnet) still has handed out, by upstream's status fields."""
+    """How many IPs a live pool still has handed out to pods, by upstream's status fields. A subnet's
+    `allocatedIPCount` counts the addresses its pools hold, not pods': whether a subnet is busy is
+    asked of its pools (`in_use`), so here it counts 0."""
+    if obj["kind"] == "SpiderSubnet":
+        return 0
     status = obj.get("status") or {}
     count = status.get("allocatedIPCount") or 0
     if not count and obj["kind"] == "SpiderIPPool" and status.get("allocatedIPs"):

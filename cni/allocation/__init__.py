@@ -8,6 +8,7 @@ Where things are:
 - `engine`      `allocate` (ADD) and `release` (DEL): dual-stack all-or-nothing, the Decision
 - `result`      addresses, gateway and routes per interface; the SpiderEndpoint status
 - `records`     `status.allocatedIPs` read and written
+- `counts`      WHAT THE COUNT COLUMNS SAY: allocatedIPCount/totalIPCount of pools and subnets
 - `transition`  a pool after a change: `render_status`, and the group commit's `apply_change`/`diff`
 - `retirement`  WHEN A POOL OR SUBNET MAY GO: the `gitops.spidernet.io/ip-release` finalizer's rules
 - `gc`, `auditor` leaked records for the garbage collector; findings for `spiderpool ipam check`
@@ -22,6 +23,7 @@ from importlib import import_module
 # be a submodule's: importing that submodule would bind the module to it (a test checks).
 _EXPORTS = {
     **dict.fromkeys(("Finding", "audit"), "auditor"),
+    **dict.fromkeys(("pool_counts", "pool_status", "stale_counts", "status_repair", "subnet_counts"), "counts"),
     **dict.fromkeys(("Decision", "Release", "allocate", "release"), "engine"),
     **dict.fromkeys(("AllocationError", "AnnotationError", "DeadPodError", "ExhaustedError", "NoPoolError",
                      "PoolNameError", "StaleSnapshotError", "UnavailableIPError"), "errors"),

@@ -21,7 +21,7 @@ from cni.ipranges import parse_ip
 from . import annotations, candidates as choose, reuse
 from .errors import DeadPodError, NoPoolError, UnavailableIPError
 from .model import Pool
-from .picker import Ledger, exhausted
+from .picker import Ledger, at_record_limit, exhausted
 from .records import PoolChange, Record
 from .result import Address, EndpointChange, NicResult, address_of, endpoint_change, plan_routes
 from .snapshot import Request, Snapshot
@@ -128,6 +128,9 @@ def _pick_requested(request: Request, snapshot: Snapshot, version: int, selectio
             raise UnavailableIPError(f"{who}: reserved by a SpiderReservedIP")
         elif value in pool.records:
             raise UnavailableIPError(f"{who}: held by {pool.records[value].pod} in pool {pool.name}")
+        elif at_record_limit(pool, len(ledger.taken(pool))):
+            why = exhausted(pool, snapshot.reserved.family(version), len(ledger.taken(pool)))
+            raise UnavailableIPError(f"{who}: pool {pool.name} {why}")
         else:
             record = Record(ip, request.pod.key, request.pod.uid, request.nic)
             ledger.add(pool, record)

@@ -18,6 +18,11 @@ Hence:
   deterministic, and a 409 re-run on a fresh pool decides consistently.
 The cursor is stored with the records (see `records`); an empty pool restarts at
 its first address.
+
+At most MAX_RECORDS records per pool, as upstream (`SPIDERPOOL_IPPOOL_MAX_ALLOCATED_IPS`):
+the records are one JSON string in the pool's status, and etcd refuses an object
+past 1.5 MiB; a pool that holds that many is treated as full (the next candidate
+is tried) with a reason that says so.
 """
 
 from __future__ import annotations
@@ -58,7 +63,17 @@ def cursor_after_release(free_set: RangeSet, cursor: int | None, released: set[i
     return cursor
 
 
+MAX_RECORDS = 5000  # upstream's SPIDERPOOL_IPPOOL_MAX_ALLOCATED_IPS
+
+
+def at_record_limit(pool: Pool, taken: int = 0) -> bool:
+    return len(pool.records) + taken >= MAX_RECORDS
+
+
 def exhausted(pool: Pool, reserved: RangeSet, taken: int = 0) -> str:
+    if at_record_limit(pool, taken):
+        return (f"holds {len(pool.records) + taken} allocation records, the most one pool may hold "
+                f"({MAX_RECORDS}: status.allocatedIPs is one JSON string in etcd); add another pool for these pods")
     total = pool.usable.size
     used = total - (pool.usable - pool.allocated).size + taken
     blocked = total - (pool.usable - reserved).size
@@ -91,6 +106,8 @@ class Ledger:
     def pick(self, pool: Pool, *, pod: str, uid: str, nic: str) -> Record | None:
         """Take the next free address of `pool` for this pod, or None when it is full."""
         self._touch(pool)
+        if at_record_limit(pool, len(self._add[pool.name]) - len(self._remove[pool.name])):
+            return None
         value = next_after(free(pool, self._reserved_of(pool.version), self.taken(pool)), self._cursor[pool.name])
         if value is None:
             return None

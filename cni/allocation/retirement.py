@@ -82,7 +82,10 @@ def subnet_hands_out_ips(subnet: Object) -> bool:
                 return True
         except (TypeError, ValueError):
             return True  # unreadable: assume it does
-    return bool(status.get("allocatedIPCount"))
+    # not status.allocatedIPCount: it counts the addresses of the subnet's pools (upstream), and
+    # whether pools remain is asked of the pools themselves (`subnet_pools`), not of a count that
+    # lags behind their deletion
+    return False
 
 
 def pool_may_release(obj: Object) -> bool:

@@ -16,7 +16,8 @@ from cni.ipranges import RangeSet, address_key
 
 from .errors import StaleSnapshotError
 from .model import Pool, PoolIndexes
-from .records import PoolChange, Record, encode
+from .counts import pool_status
+from .records import PoolChange, Record
 
 
 def changed_records(pool: Pool, change: PoolChange) -> dict[int, Any]:
@@ -46,12 +47,12 @@ def render_status(pool: Pool, change: PoolChange) -> dict[str, Any]:
     """The pool's new `status` after `change`, for a PUT guarded by `change.resource_version`.
 
     Removing a record that is already gone is a no-op (DEL is idempotent); adding an
-    IP held by someone else means the change was decided on another snapshot.
+    IP held by someone else means the change was decided on another snapshot. An
+    emptied pool's `allocatedIPs` is absent, never "{}" (see `counts.pool_status`).
     """
     records = changed_records(pool, change)
     cursor = change.cursor if change.cursor is not None else pool.cursor_ip
-    return {"allocatedIPs": encode(records.values(), cursor), "allocatedIPCount": len(records),
-            "totalIPCount": pool.total_ip_count}
+    return pool_status(records.values(), cursor=cursor, total=pool.total_ip_count)
 
 
 def apply_change(pool: Pool, change: PoolChange) -> Pool:

@@ -1,6 +1,6 @@
 """Where a user moving from upstream Spiderpool would trip, through a real agent on the real API server:
 pool names checked before anything is allocated (upstream's precheck), pod liveness as upstream's
-`IsPodAlive`."""
+`IsPodAlive`, pool status as upstream's controller expects it (nil when empty, counts, 5,000 records)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from agent import kube as k8s
 from agent.client import netconf
 from agent.ipgc import IpGc
 from tests.conftest import eventually
+
+from .conftest import POOLS
 
 
 def test_a_typo_beside_a_good_pool_fails_the_add_naming_the_typo_and_allocates_nothing(objects, agents):
@@ -102,3 +104,63 @@ def test_the_ip_gc_frees_a_dead_pods_ip_and_keeps_a_restarting_pods(objects, age
 
     assert [leak.record.pod for leak in released] == ["default/done"]
     assert [r["pod"] for r in objects.records("p4").values()] == ["default/restarts"]
+
+
+# -- pool status: nil when empty, counts right, bounded ------------------------------------------
+
+
+def test_a_pool_emptied_by_del_has_no_allocated_ips_field(objects, agents, cluster):
+    objects.pool("p4", ["10.6.1.1-10.6.1.9"], default=True)
+    pod = objects.pod("web", "worker1")
+    agent = agents("worker1")
+    assert agent.add(pod).ok
+    objects.delete_pod("web")
+
+    assert agent.delete(pod).ok
+
+    status = cluster.get(POOLS, "p4")["status"]
+    assert "allocatedIPs" not in status  # upstream's controller keeps its finalizer on "{}" for ever
+    assert (status["allocatedIPCount"], status["totalIPCount"]) == (0, 9)
+
+
+def test_a_pool_at_the_record_limit_refuses_with_a_clear_error_and_the_next_pool_serves(objects, agents, kube):
+    big = objects.pool("big", ["10.6.0.1-10.6.31.254"])
+    records = {f"10.6.{i // 250}.{i % 250 + 1}": {"pod": f"default/old-{i}", "podUid": f"u{i}"} for i in range(5000)}
+    kube.replace_status(k8s.POOLS, {**big, "status": {"allocatedIPs": json.dumps(records, separators=(",", ":")),
+                                                      "allocatedIPCount": 5000, "totalIPCount": 8188}})
+    objects.pool("spare", ["10.6.40.1-10.6.40.9"])
+    only_big = objects.pod("a", "worker1", annotations={"ipam.spidernet.io/ippool": json.dumps({"ipv4": ["big"]})})
+    both = objects.pod("b", "worker1", annotations={"ipam.spidernet.io/ippool": json.dumps({"ipv4": ["big", "spare"]})})
+    agent = agents("worker1")
+
+    refused = agent.add(only_big)
+    served = agent.add(both)
+
+    assert refused.code == 11, refused.stdout
+    assert ("big: holds 5000 allocation records, the most one pool may hold (5000: status.allocatedIPs is one JSON "
+            "string in etcd); add another pool for these pods") in refused.json["msg"]
+    assert served.ok and served.ips == ["10.6.40.1"]
+    assert len(objects.records("big")) == 5000
+
+
+def test_the_controller_fills_blank_count_columns_and_drops_an_empty_allocated_ips(objects, kube, cluster):
+    """Pools and a subnet made by hand (kubectl, another tool): no agent commit has written their counts."""
+    objects.pool("blank", ["10.6.1.1-10.6.1.9"])
+    old = objects.pool("old-writer", ["10.6.2.1-10.6.2.4"])
+    kube.replace_status(k8s.POOLS, {**old, "status": {"allocatedIPs": "{}", "allocatedIPCount": 0}})
+    cluster.create({"apiVersion": "spiderpool.spidernet.io/v2beta1", "kind": "SpiderSubnet",
+                    "metadata": {"name": "s6"}, "spec": {"subnet": "10.6.0.0/16", "ips": ["10.6.1.1-10.6.3.254"]}})
+    collector = IpGc(k8s.connect(kubeconfig=str(cluster.kubeconfig)), grace=0)
+    try:
+        collector.cache.start()
+        assert collector.cache.wait_synced(10)
+        repaired = collector.run_pass().counts_repaired
+        assert collector.run_pass().counts_repaired == []  # right now: nothing more to write
+    finally:
+        collector.cache.stop()
+
+    assert sorted(repaired) == ["SpiderIPPool blank", "SpiderIPPool old-writer", "SpiderSubnet s6"]
+    assert cluster.get(POOLS, "blank")["status"] == {"allocatedIPCount": 0, "totalIPCount": 9}
+    assert cluster.get(POOLS, "old-writer")["status"] == {"allocatedIPCount": 0, "totalIPCount": 4}
+    subnet = cluster.get("spidersubnets.spiderpool.spidernet.io", "s6")["status"]
+    assert (subnet["allocatedIPCount"], subnet["totalIPCount"]) == (9 + 4, 255 + 256 + 255)

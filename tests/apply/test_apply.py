@@ -93,8 +93,12 @@ def test_editing_the_spec_applies_exactly_those_changes(cli, cluster, spec_copy)
     cluster.stats.reset()
     code, out, err = cli("apply", spec)
     assert code == 0, err
-    object_writes = [r for r in cluster.stats.write_log() if "networksyncs" not in r.path]
+    writes = [r for r in cluster.stats.write_log() if "networksyncs" not in r.path]
+    object_writes = [r for r in writes if not r.path.endswith("/status")]
     assert len(object_writes) == 3, [r.path for r in object_writes]
+    # and the new pool's count columns (`kubectl get sp`), which no allocation has written yet
+    assert [r.path for r in writes if r.path.endswith("/status")] == [
+        "/apis/spiderpool.spidernet.io/v2beta1/spiderippools/extra-8/status"]
     after = owned(cluster, "cross-zone")
     assert set(after) == set(before) - {("NetworkAttachmentDefinition", "kube-system", "macvlan-conf")} | {
         ("SpiderIPPool", "", "extra-8")}
@@ -243,3 +247,26 @@ def test_kubectl_lists_what_apply_created(cli, cluster):
                          capture_output=True, text=True).stdout
     assert out.split()[:6] == ["NAME", "VERSION", "SUBNET", "ALLOCATED-IP-COUNT", "TOTAL-IP-COUNT", "DEFAULT"]
     assert "test-ippool-6" in out and "test-ippool-7" in out
+
+
+def _kubectl_rows(cluster, kind: str) -> dict[str, list[str]]:
+    out = subprocess.run([helm3().kubectl, "--kubeconfig", cluster.kubeconfig, "get", kind, "--no-headers"],
+                         check=True, capture_output=True, text=True).stdout
+    return {line.split()[0]: line.split()[1:] for line in out.splitlines()}
+
+
+def test_the_count_columns_are_filled_right_after_apply_and_follow_a_changed_pool(cli, cluster, spec_copy):
+    """`kubectl get sp/ss` print status.allocatedIPCount/totalIPCount: never blank, also before any allocation.
+    A subnet's ALLOCATED-IP-COUNT is the addresses its pools hold (upstream's SpiderSubnet)."""
+    spec = spec_copy("cross-zone-pools")
+    assert cli("apply", spec)[0] == 0
+    assert _kubectl_rows(cluster, "sp")["test-ippool-6"][:4] == ["4", "10.6.0.0/16", "0", "10"]
+    assert _kubectl_rows(cluster, "ss")["subnet-6"] == ["4", "10.6.0.0/16", "10", "10"]
+
+    edit(spec / "spec.yaml", "ips: [10.6.168.60-10.6.168.69]\n      gateway: 10.6.0.1\n      zones",
+         "ips: [10.6.168.60-10.6.168.64]\n      gateway: 10.6.0.1\n      zones")
+    code, _, err = cli("apply", spec)
+
+    assert code == 0, err
+    assert _kubectl_rows(cluster, "sp")["test-ippool-6"][:4] == ["4", "10.6.0.0/16", "0", "5"]
+    assert _kubectl_rows(cluster, "ss")["subnet-6"] == ["4", "10.6.0.0/16", "5", "10"]

@@ -46,7 +46,7 @@ def subnet(*, deleting=True, status=None):
      [pool(subnet="10.9.0.0/16", labels={"ipam.spidernet.io/owner-spider-subnet": "s"})], False),
     ("pools elsewhere only", subnet(), [pool(subnet="10.7.0.0/16")], True),
     ("controlledIPPools not empty", subnet(status={"controlledIPPools": '{"x": {"ips": ["10.6.0.1"]}}'}), [], False),
-    ("IPs handed out", subnet(status={"allocatedIPCount": 3}), [], False),
+    ("a count its deleted pools left behind", subnet(status={"allocatedIPCount": 3}), [], True),
     ("not deleted", subnet(deleting=False), [], False),
 ])
 def test_a_subnets_finalizer_goes_only_when_deleted_and_no_pool_is_left(case, obj, pools, may):

@@ -1,0 +1,49 @@
+"""The controller side of the count columns: pools' and subnets' `allocatedIPCount`/`totalIPCount`
+put right wherever they are missing or wrong.
+
+Why it exists: the agent writes a pool's counts with every commit, and `spiderpool apply`
+after creating or changing a pool or subnet; but a pool created by hand (or by another tool)
+before its first allocation, a subnet whose pools changed, or a pool an older version left
+with `allocatedIPs: "{}"` would keep a blank or wrong `kubectl get sp/ss` column. The IP GC
+controller calls `repair_counts` on every pass, as upstream's pool and subnet informers do.
+What the fields should say is decided in one place, `cni.allocation.counts`.
+
+Why it is safe: each write is a PUT of the cached copy's status, carrying that copy's
+resourceVersion; a commit by an agent meanwhile makes it fail with 409, and the next pass
+decides again on the new copy. Only the count fields (and an empty `allocatedIPs`) change.
+"""
+
+from __future__ import annotations
+
+from agent import kube as k8s
+from cni.allocation import status_repair
+
+from .cache import Cache
+from .logs import Log
+
+
+def repair_counts(kube: k8s.Kube, cache: Cache, *, log: Log) -> tuple[list[str], list[str]]:
+    """One round over the cached pools (and subnets, when watched); -> (repaired "Kind name", failures)."""
+    pools = [p for p in (cache.raw(k8s.POOLS, name) for name in cache.keys(k8s.POOLS)) if p is not None]
+    due = [(k8s.POOLS, p) for p in pools]
+    if k8s.SUBNETS.plural in cache.kinds:
+        due += [(k8s.SUBNETS, s) for s in (cache.raw(k8s.SUBNETS, n) for n in cache.keys(k8s.SUBNETS))
+                if s is not None]
+    repaired, failed = [], []
+    for kind, obj in due:
+        fix = status_repair(kind.kind, obj, pools)
+        if fix is None:
+            continue
+        status = {k: v for k, v in {**(obj.get("status") or {}), **fix}.items() if v is not None}
+        name = obj["metadata"]["name"]
+        try:
+            cache.offer(kind, kube.replace_status(kind, {**obj, "status": status}))
+        except (k8s.NotFound, k8s.Conflict):
+            continue  # gone, or changed since the cache saw it: the next pass decides again
+        except k8s.ApiError as error:
+            failed.append(f"{kind.kind} {name} status: {error}")
+            continue
+        repaired.append(f"{kind.kind} {name}")
+        log.info("repaired the count columns", kind=kind.kind, name=name,
+                 **{k: v for k, v in fix.items() if v is not None})
+    return repaired, failed
