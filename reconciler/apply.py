@@ -4,7 +4,8 @@
     plan  = make_plan(rendered + digests, live)            (pure, see plan.py)
     every create/update is first sent as a server-side dry run
     refuse before any write: missing CRDs, conflicts without --adopt, objects the
-                             server would reject, an empty spec that would prune everything
+                             server would reject, an empty spec that would prune everything,
+                             a change that would strand allocated IPs (reconciler.inuse)
     write creates/updates in order  SpiderSubnet -> SpiderIPPool / SpiderReservedIP
                                     -> SpiderCoordinator -> NAD -> Calico IPPool
     prune in reverse order; a pool or subnet still holding IPs is disabled and
@@ -196,6 +197,10 @@ def apply(cluster: Cluster, rendered: list[Object], *, spec_name: str, options: 
     cluster.start_run()  # one retry budget for the whole apply, shared by all objects and levels
     plan, live = plan_live(cluster, rendered, spec_name=spec_name, prune=options.prune,
                            concurrency=options.concurrency)
+    if plan.unsafe:
+        raise ApplyRefused(f"{len(plan.unsafe)} change(s) would strand allocated IPs; nothing was applied: " +
+                           "; ".join(f"{c.ref} {c.reason}" for c in plan.unsafe[:3]) +
+                           (" ..." if len(plan.unsafe) > 3 else ""), reason="InUse")
     rejected = [c for c in plan.changes if c.action == "rejected"]
     if rejected:
         raise ApplyRefused(f"the API server would refuse {len(rejected)} object(s); nothing was applied: " +

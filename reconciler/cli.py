@@ -375,6 +375,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         sys.stdout.write(planview.render_json(plan, against=against))
     else:
         sys.stdout.write(planview.render_text(plan, against=against, color=_color(args, sys.stdout)))
+    if plan.unsafe:
+        print(f"spiderpool: error: {len(plan.unsafe)} change(s) would strand allocated IPs: "
+              + "; ".join(f"{c.ref} {c.reason}" for c in plan.unsafe[:3]), file=sys.stderr)
+        return EXIT_ERROR
     if plan.rejected:
         print(f"spiderpool: error: the API server would refuse {len(plan.rejected)} object(s): "
               + "; ".join(c.reason for c in plan.rejected[:3]), file=sys.stderr)

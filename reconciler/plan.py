@@ -16,6 +16,10 @@ digest of what we want now but its fields differ, the spec did not change — th
 cluster did (a hand edit): that is `drift`, reported and only reverted with
 self-heal. A differing digest means the spec changed: a plain `update`.
 
+A change that would strand allocated IPs (a pool's `ips` shrunk under live allocations,
+its `subnet` or `ipVersion` changed while in use) is `unsafe`: apply refuses it
+(reconciler.inuse, the guard upstream's webhook gives).
+
 Only the fields this tool manages are compared: the spec (a NAD's JSON config
 decoded, so the diff names the plugin field) and the labels and annotations the
 spec sets, and the finalizers it sets. A field only the live object has counts as
@@ -31,6 +35,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from .inuse import stranded
 from .model import Object
 from .render import MANAGED_BY, MANAGER, SOURCE_ANNOTATION, SPEC_LABEL, object_sort_key
 
@@ -48,7 +53,7 @@ def our_managers(spec_name: str) -> frozenset[str]:
     before per-spec managers (migrated on the next write, see apply._migrate_manager)."""
     return frozenset({field_manager(spec_name), FIELD_MANAGER})
 
-ACTIONS = ("create", "update", "drift", "delete", "unchanged", "conflict", "rejected", "orphan")
+ACTIONS = ("create", "update", "drift", "delete", "unchanged", "conflict", "rejected", "unsafe", "orphan")
 DIGEST_ANNOTATION = "gitops.spidernet.io/applied-digest"
 # Written with every object, never a reason to write one: a comment added above a pool
 # moves its source line, and that alone must not make a plan (or Argo CD) report a change.
@@ -108,6 +113,11 @@ class Plan:
         return [c for c in self.changes if c.action == "conflict"]
 
     @property
+    def unsafe(self) -> list[Change]:
+        """Changes that would strand allocated IPs (reconciler.inuse): apply refuses them."""
+        return [c for c in self.changes if c.action == "unsafe"]
+
+    @property
     def rejected(self) -> list[Change]:
         """Changes a server-side dry run refused (live plans only)."""
         return [c for c in self.changes if c.action == "rejected"]
@@ -142,8 +152,11 @@ def make_plan(desired: Iterable[Object], live: Iterable[Object], *, spec_name: s
             plan.changes.append(_change("conflict", obj, (), reason))
             continue
         fields = diff(managed_view(current, obj), managed_view(obj, obj), owned=_ownership(current, spec_name))
+        unsafe = stranded(obj, current) if fields else ""
         if not fields:
             plan.changes.append(_change("unchanged", obj, ()))
+        elif unsafe:
+            plan.changes.append(_change("unsafe", obj, fields, unsafe))
         elif _digest_of(obj) is not None and _digest_of(obj) == _digest_of(current):
             plan.changes.append(_change("drift", obj, fields, "changed in the cluster, not in the spec"))
         else:
