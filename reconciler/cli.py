@@ -150,8 +150,16 @@ def _parser() -> argparse.ArgumentParser:
     drift.add_argument("-o", "--output", choices=("text", "json"), default="text")
     drift.set_defaults(func=cmd_drift)
 
-    crds = sub.add_parser("install-crds", parents=[common], help="install this project's CRDs into the cluster")
-    crds.add_argument("--dry-run", action="store_true")
+    crds = sub.add_parser(
+        "install-crds", parents=[common], help="install this project's CRDs into the cluster",
+        description="Install or update this project's CRDs. A CRD another tool installed (upstream Spiderpool's "
+                    "Helm chart, say) is refused, naming its owner, unless --adopt. An installed schema never "
+                    "loses a field: ours is written merged with it, and a CRD serving a version ours does not "
+                    "know is left as it is.")
+    crds.add_argument("--dry-run", action="store_true", help="say what would be installed, updated or left "
+                                                              "unchanged; write nothing")
+    crds.add_argument("--adopt", action="store_true", help="take over CRDs another tool installed (their schema's "
+                                                            "fields are kept)")
     crds.set_defaults(func=cmd_install_crds)
 
     cni = sub.add_parser("install-cni", help="write the CNI plugin executables into the runtime's plugin dir",
@@ -651,9 +659,25 @@ def cmd_drift(args: argparse.Namespace) -> int:
 def cmd_install_crds(args: argparse.Namespace) -> int:
     from .sync import install_crds
 
+    from .crds import CrdsRefused
+
     cluster = _connect(args)
-    names = install_crds(cluster, dry_run=args.dry_run, progress=lambda line: print(line, file=sys.stderr, flush=True))
-    print(f"{len(names)} CustomResourceDefinitions {'checked (dry run)' if args.dry_run else 'installed and Established'}.")
+    steps: list = []
+    try:
+        install_crds(cluster, dry_run=args.dry_run, adopt=args.adopt, steps=steps,
+                     progress=lambda line: print(line, file=sys.stderr, flush=True))
+    except CrdsRefused as exc:
+        print(f"spiderpool: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    tally = {}
+    for step in steps:
+        tally[step.action] = tally.get(step.action, 0) + 1
+    words = {"install": "installed", "update": "updated", "adopt": "adopted", "unchanged": "unchanged",
+             "keep": "kept as they are"}
+    counts = ", ".join(f"{tally[a]} {'would be ' + words[a] if args.dry_run and a not in ('unchanged', 'keep') else words[a]}"
+                       for a in words if tally.get(a))
+    print(f"{len(steps)} CustomResourceDefinitions: {counts}" +
+          (" (dry run: nothing was written)." if args.dry_run else "; all Established."))
     return EXIT_OK
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
 
 import schemas
 
@@ -121,24 +120,20 @@ def record_stall(cluster: Cluster, *, spec_name: str, reason: str, message: str,
     return True
 
 
-def _version(obj: dict | None) -> str:
-    return str(((obj or {}).get("metadata") or {}).get("resourceVersion") or "")
-
-
-def install_crds(cluster: Cluster, *, dry_run: bool = False, wait_seconds: float = 60.0,
-                 progress=lambda line: None) -> list[str]:
-    """Server-side apply every CRD in schemas/crds, then wait until each is Established."""
+def install_crds(cluster: Cluster, *, dry_run: bool = False, adopt: bool = False, wait_seconds: float = 60.0,
+                 progress=lambda line: None, steps: list | None = None) -> list[str]:
+    """Install or update every CRD in schemas/crds as `reconciler.crds` decides (never taking one another
+    tool installed without `adopt`, never dropping a field the installed schema has), then wait until
+    each is Established. `steps`, when given, receives what was done to each (crds.CrdStep)."""
     from ruamel.yaml import YAML
 
-    names = []
-    for path in schemas.crd_paths():
-        crd: dict[str, Any] = YAML(typ="safe", pure=False).load(path.read_text())
-        existing = cluster.get(crd)
-        answer = cluster.apply(crd, force=True, dry_run=dry_run)
-        names.append(crd["metadata"]["name"])
-        same = existing is not None and _version(answer) == _version(existing)  # a no-op apply keeps it
-        verb = "installed" if existing is None else "unchanged" if same else "updated"
-        progress(f"{'would be ' + verb if dry_run else verb} CustomResourceDefinition {crd['metadata']['name']}")
+    from . import crds as crd_rules
+
+    wanted = [YAML(typ="safe", pure=False).load(path.read_text()) for path in schemas.crd_paths()]
+    done = crd_rules.run(cluster, wanted, adopt=adopt, dry_run=dry_run, progress=progress)
+    if steps is not None:
+        steps.extend(done)
+    names = [step.name for step in done]
     if dry_run:
         return names
     progress(f"waiting until the {len(names)} CustomResourceDefinitions are Established ...")

@@ -49,7 +49,7 @@ def test_install_crds_reports_each_crd_as_it_goes_and_a_summary(kubeapi):
     lines = [first.rstrip("\n")] + err.splitlines()
     installed = [line for line in lines if line.startswith("installed CustomResourceDefinition ")]
     assert len(installed) >= 5 and lines[-1].startswith("waiting until")
-    assert out == f"{len(installed)} CustomResourceDefinitions installed and Established.\n"
+    assert out == f"{len(installed)} CustomResourceDefinitions: {len(installed)} installed; all Established.\n"
     # a second run says what it found
     again = _popen(kubeapi, "install-crds")
     out, err = again.communicate(timeout=120)
