@@ -148,8 +148,9 @@ def make_plan(desired: Iterable[Object], live: Iterable[Object], *, spec_name: s
             continue
         owner = owner_of(current)
         if owner != spec_name:
-            reason = (f"owned by NetworkSpec {owner!r}" if owner else "exists and is not managed by spiderpool-gitops")
-            plan.changes.append(_change("conflict", obj, (), reason))
+            # what --adopt would write: the fields we set (others' fields, status, finalizers stay)
+            fields = diff(managed_view(current, obj), managed_view(obj, obj), owned=set())
+            plan.changes.append(_change("conflict", obj, fields, conflict_reason(current, owner)))
             continue
         fields = diff(managed_view(current, obj), managed_view(obj, obj), owned=_ownership(current, spec_name))
         unsafe = stranded(obj, current) if fields else ""
@@ -168,6 +169,32 @@ def make_plan(desired: Iterable[Object], live: Iterable[Object], *, spec_name: s
         else:
             plan.changes.append(_change("orphan", obj, (), "left the spec; kept because sync.prune is false"))
     return plan
+
+
+UPSTREAM_FINALIZER = "spiderpool.spidernet.io"  # upstream's controllers put it on pools, subnets, the coordinator
+
+
+def conflict_reason(live: Object, owner: str | None) -> str:
+    """Why a live object is in the way, in words: another spec's, upstream Spiderpool's, or someone's."""
+    if owner:
+        return f"owned by NetworkSpec {owner!r}"
+    meta = live.get("metadata") or {}
+    managers = sorted({e.get("manager", "?") for e in meta.get("managedFields") or ()
+                       if e.get("subresource") != "status"})
+    upstream = [f"finalizer {UPSTREAM_FINALIZER}"] if UPSTREAM_FINALIZER in (meta.get("finalizers") or ()) else []
+    upstream += [f"written by {m}" for m in managers if m.startswith("spiderpool") and m != FIELD_MANAGER
+                 and not m.startswith(FIELD_MANAGER + "/")]
+    annotations = meta.get("annotations") or {}
+    if annotations.get("meta.helm.sh/release-name"):
+        upstream.append(f"Helm release {annotations.get('meta.helm.sh/release-namespace', '?')}/"
+                        f"{annotations['meta.helm.sh/release-name']}")
+    if upstream and live.get("apiVersion", "").startswith("spiderpool.spidernet.io/"):
+        return ("created by upstream Spiderpool (" + ", ".join(upstream) + "), not by spiderpool-gitops; with "
+                "--adopt this spec takes it over and writes the fields below; the others, its status and "
+                "upstream's finalizer stay as they are")
+    return "exists and is not managed by spiderpool-gitops" + (
+        f" (fields set by {', '.join(managers)}); --adopt would write the fields below" if managers else
+        "; --adopt would write the fields below")
 
 
 def _ownership(live: Object, spec_name: str) -> set[tuple] | None:
