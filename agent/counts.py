@@ -24,14 +24,17 @@ from .logs import Log
 
 def repair_counts(kube: k8s.Kube, cache: Cache, *, log: Log) -> tuple[list[str], list[str]]:
     """One round over the cached pools (and subnets, when watched); -> (repaired "Kind name", failures)."""
-    pools = [p for p in (cache.raw(k8s.POOLS, name) for name in cache.keys(k8s.POOLS)) if p is not None]
-    due = [(k8s.POOLS, p) for p in pools]
+    names = cache.keys(k8s.POOLS)
+    raws = {name: cache.raw(k8s.POOLS, name) for name in names}
+    views = {name: cache.view(k8s.POOLS, name) for name in names}  # parsed once per version by the cache
+    due = [(k8s.POOLS, raw, views[name]) for name, raw in raws.items() if raw is not None and views[name] is not None]
     if k8s.SUBNETS.plural in cache.kinds:
-        due += [(k8s.SUBNETS, s) for s in (cache.raw(k8s.SUBNETS, n) for n in cache.keys(k8s.SUBNETS))
+        due += [(k8s.SUBNETS, s, None) for s in (cache.raw(k8s.SUBNETS, n) for n in cache.keys(k8s.SUBNETS))
                 if s is not None]
+    pools = [v for v in views.values() if v is not None]
     repaired, failed = [], []
-    for kind, obj in due:
-        fix = status_repair(kind.kind, obj, pools)
+    for kind, obj, view in due:
+        fix = status_repair(kind.kind, obj, pools, view=view)
         if fix is None:
             continue
         status = {k: v for k, v in {**(obj.get("status") or {}), **fix}.items() if v is not None}

@@ -15,7 +15,7 @@ computed again on a fresh read (an agent's commit writes right counts anyway).
 
 from __future__ import annotations
 
-from cni.allocation import status_repair
+from cni.allocation import Pool, status_repair
 
 from .kube import Cluster, ClusterError, Conflict
 from .model import Object
@@ -35,17 +35,17 @@ def refresh_counts(cluster: Cluster, rendered: list[Object], *, spec_name: str) 
     problems: list[str] = []
     pools = cluster.list(SPIDER_API, "SpiderIPPool")
     subnets = cluster.list(SPIDER_API, "SpiderSubnet") if "SpiderSubnet" in kinds else []
-    for obj in pools + subnets:
-        if ((obj.get("metadata") or {}).get("labels") or {}).get(SPEC_LABEL) != spec_name:
-            continue
+    ours = [o for o in pools + subnets if ((o.get("metadata") or {}).get("labels") or {}).get(SPEC_LABEL) == spec_name]
+    views = [Pool.from_object(p) for p in pools] if any(o["kind"] == "SpiderSubnet" for o in ours) else []
+    for obj in ours:
         try:
-            _refresh_one(cluster, obj, pools)
+            _refresh_one(cluster, obj, views)
         except ClusterError as error:
             problems.append(f"{obj['kind']} {obj['metadata']['name']}: {error}")
     return problems
 
 
-def _refresh_one(cluster: Cluster, obj: Object, pools: list[Object]) -> None:
+def _refresh_one(cluster: Cluster, obj: Object, pools: list[Pool]) -> None:
     for _ in range(ROUNDS):
         fix = status_repair(obj["kind"], obj, pools)
         if fix is None:
@@ -59,8 +59,6 @@ def _refresh_one(cluster: Cluster, obj: Object, pools: list[Object]) -> None:
                 return
             fresh.setdefault("apiVersion", obj["apiVersion"])
             fresh.setdefault("kind", obj["kind"])
-            if obj["kind"] == "SpiderIPPool":
-                pools = [fresh if p["metadata"]["name"] == obj["metadata"]["name"] else p for p in pools]
             obj = fresh
     raise ClusterError(f"the status of {obj['kind']} {obj['metadata']['name']} kept changing; "
                        "the controller puts its counts right later")

@@ -64,16 +64,17 @@ def stale_counts(status: Mapping[str, Any] | None, wanted: Mapping[str, Any]) ->
     return any(status.get(key) != value for key, value in wanted.items())
 
 
-def status_repair(kind: str, obj: Mapping[str, Any], pools: Iterable[Mapping[str, Any] | Pool] = ()
-                  ) -> dict[str, Any] | None:
+def status_repair(kind: str, obj: Mapping[str, Any], pools: Iterable[Mapping[str, Any] | Pool] = (), *,
+                  view: Pool | None = None) -> dict[str, Any] | None:
     """The status fields to merge into `obj` (a SpiderIPPool or SpiderSubnet) so its counts are right
     and an empty pool's `allocatedIPs` is absent (None: remove it), or None when nothing is wrong.
-    A pool whose records cannot be read is left alone (`ipam check` reports it)."""
+    A pool whose records cannot be read is left alone (`ipam check` reports it). `pools` (for a
+    subnet) and `view` (a pool's parsed view, when the caller holds it) save parsing records again."""
     status = obj.get("status") or {}
     if kind == "SpiderSubnet":
         wanted: dict[str, Any] = subnet_counts(obj, pools)
     else:
-        view = Pool.from_object(obj)
+        view = view if view is not None else Pool.from_object(obj)
         if view.broken:
             return None
         wanted = pool_counts(view)
