@@ -150,7 +150,9 @@ def make_plan(desired: Iterable[Object], live: Iterable[Object], *, spec_name: s
         if owner != spec_name:
             # what --adopt would write: the fields we set (others' fields, status, finalizers stay)
             fields = diff(managed_view(current, obj), managed_view(obj, obj), owned=set())
-            plan.changes.append(_change("conflict", obj, fields, conflict_reason(current, owner)))
+            unsafe = stranded(obj, current)  # adopting it would strand them too: refused even with --adopt
+            plan.changes.append(_change("unsafe", obj, fields, f"{unsafe} (and it is not this spec's: {conflict_reason(current, owner)})")
+                                if unsafe else _change("conflict", obj, fields, conflict_reason(current, owner)))
             continue
         fields = diff(managed_view(current, obj), managed_view(obj, obj), owned=_ownership(current, spec_name))
         unsafe = stranded(obj, current) if fields else ""

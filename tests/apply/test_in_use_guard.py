@@ -75,3 +75,20 @@ def test_growing_a_pool_in_use_or_shrinking_it_around_its_allocations_goes_throu
     code, _, err = cli("apply", write_spec(pool_spec("10.6.1.5-10.6.1.7")))
     assert code == 0, err
     assert cluster.get(POOLS, "web-pool")["spec"]["ips"] == ["10.6.1.5-10.6.1.7"]
+
+
+def test_adopting_a_pool_in_use_may_not_strand_its_ips_either(cli, cluster, write_spec):
+    """A pool upstream (or kubectl) created, with allocations: --adopt takes it over, never its IPs away."""
+    cluster.create({"apiVersion": "spiderpool.spidernet.io/v2beta1", "kind": "SpiderIPPool",
+                    "metadata": {"name": "web-pool", "finalizers": ["spiderpool.spidernet.io"]},
+                    "spec": {"subnet": "10.6.0.0/16", "ips": ["10.6.1.1-10.6.1.9"], "gateway": "10.6.0.1"}},
+                   manager="spiderpool-init")
+    allocate(api_client_for(cluster), "web-pool", ["10.6.1.7"])
+
+    code, _, err = cli("apply", write_spec(pool_spec("10.6.1.1-10.6.1.6")), "--adopt")
+
+    assert code == 1
+    assert ("SpiderIPPool web-pool would take 1 allocated IP(s) out of spec.ips - spec.excludeIPs: 10.6.1.7 "
+            "(default/web-0)") in err
+    assert "(and it is not this spec's: created by upstream Spiderpool (finalizer spiderpool.spidernet.io" in err
+    assert cluster.get(POOLS, "web-pool")["spec"]["ips"] == ["10.6.1.1-10.6.1.9"]
