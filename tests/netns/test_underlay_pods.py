@@ -304,7 +304,7 @@ def test_pods_in_two_zones_get_their_own_zones_pool_and_reach_each_other_through
 
 BAD_ANNOTATIONS = {
     "an unknown pool": ({IPPOOL: json.dumps({"ipv4": ["no-such-pool"]})}, INVALID_NETWORK_CONFIG,
-                        ["no-such-pool: not found", IPPOOL]),
+                        ["wrong input", "IPPool 'no-such-pool', which does not exist", IPPOOL]),
     "an annotation that is not JSON": ({IPPOOL: '{"ipv4": ["test-ippool-6"'}, INVALID_NETWORK_CONFIG,
                                        [f"annotation {IPPOOL}: not valid JSON", "default/bad-0"]),
 }
