@@ -62,7 +62,7 @@ def test_a_cronjobs_pod_names_the_cronjob_not_its_job(cluster, objects, agents):
     assert _owner_of_endpoint(objects, agents, pod) == ("CronJob", "nightly")
 
 
-def test_a_statefulsets_pod_and_an_orphan_pod_name_themselves_as_before(cluster, objects, agents):
+def test_an_orphan_pod_names_itself_as_upstream(cluster, objects, agents):
     objects.pool("p4", ["10.6.1.1-10.6.1.9"], default=True)
     orphan = objects.pod("lonely", "worker1")
 
