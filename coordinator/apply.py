@@ -87,8 +87,11 @@ def read_routes(ipr: IPRoute, links: tuple[Link, ...], *, table: int = MAIN) -> 
             if dst.startswith("fe80:") or msg.get_attr("RTA_TABLE", msg["table"]) != table:
                 continue
             scope = {253: "link", 254: "host"}.get(msg["scope"], "universe")
-            out.append(RouteEntry(dst=dst, dev=names.get(msg.get_attr("RTA_OIF"), ""), gw=msg.get_attr("RTA_GATEWAY"),
-                                  src=msg.get_attr("RTA_PREFSRC"), scope=scope, table=table))
+            # IPv6 merges same-metric defaults of two NICs into one multipath route: one entry per nexthop
+            hops = [(nh["oif"], nh.get_attr("RTA_GATEWAY")) for nh in msg.get_attr("RTA_MULTIPATH") or ()] \
+                or [(msg.get_attr("RTA_OIF"), msg.get_attr("RTA_GATEWAY"))]
+            out += [RouteEntry(dst=dst, dev=names.get(oif, ""), gw=gw, src=msg.get_attr("RTA_PREFSRC"), scope=scope,
+                               table=table) for oif, gw in hops]
     return tuple(out)
 
 
