@@ -435,9 +435,16 @@ def _coordinator(check: _Checker, path: Path, values: dict[str, Any]) -> None:
             check.error(path + ("podMACPrefix",), f"{prefix!r} is not a 2-byte MAC prefix like '0a:1b'")
         elif int(prefix[:2], 16) & 1:
             check.error(path + ("podMACPrefix",), f"{prefix!r} is a multicast prefix; the first byte must be even")
-    nic = values.get("podDefaultRouteNIC")
-    if nic and not IFNAME.match(nic):
-        check.error(path + ("podDefaultRouteNIC",), f"{nic!r} is not an interface name {IFNAME_RULE}")
+    for key in ("podDefaultRouteNIC", "podDefaultCniNic"):
+        nic = values.get(key)
+        if nic and not IFNAME.match(nic):
+            check.error(path + (key,), f"{nic!r} is not an interface name {IFNAME_RULE}")
+    address = values.get("vethLinkAddress")
+    if address:
+        ip = check.ip(path + ("vethLinkAddress",), address)
+        if ip is not None and ip.version != 4:
+            check.error(path + ("vethLinkAddress",), f"{address!r} is IPv6; veth0 takes an IPv4 address (as /32), "
+                                                      "e.g. 169.254.200.1")
     for i, text in enumerate(values.get("hijackCIDR", ())):
         network = _host_or_cidr(check, path + ("hijackCIDR", i), text)
         if network is not None:
