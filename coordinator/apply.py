@@ -178,7 +178,7 @@ def describe(op: Op) -> str:
                                       ("table", op.table if op.kind.startswith(("route", "rule")) else None),
                                       ("mac", op.mac), ("fwmark", op.mark and hex(op.mark)),
                                       ("sysctl", op.key if op.kind == "sysctl" else None),
-                                      ("rule", " ".join(op.args))) if v]
+                                      ("rules", "; ".join(op.args))) if v]
     return f"{op.kind} in {op.where} ({' '.join(fields)})"
 
 
@@ -311,24 +311,32 @@ def _addr_add(ipr: IPRoute, op: Op, **_: Any) -> None:
 
 
 def _ensure_iptables(op: Op) -> None:
-    """`iptables -t mangle -C rule || -A rule`, in the calling thread's namespace (the child inherits it)."""
-    binary = shutil.which(IPTABLES[op.key])
+    """The mangle rules of `op` that `iptables -S` does not list yet, appended in one `iptables-restore
+    --noflush`: two execs per family, in the calling thread's namespace (the children inherit it)."""
+    name = IPTABLES[op.key]
+    listed = _run_iptables([name, "-w", "-t", "mangle", "-S"], name)
+    present = [line for line in listed.splitlines() if line.startswith("-A ")]
+    missing = [rule for rule in op.args if not any(line == f"-A {rule}" or line.startswith(f"-A {rule} ")
+                                                   for line in present)]
+    if missing:
+        table = "*mangle\n" + "".join(f"-A {rule}\n" for rule in missing) + "COMMIT\n"
+        _run_iptables([f"{name}-restore", "-w", "--noflush"], name, stdin=table)
+
+
+def _run_iptables(argv: list[str], name: str, *, stdin: str | None = None) -> str:
+    binary = shutil.which(argv[0])
     if binary is None:
-        raise ApplyError(f"coordinator: {IPTABLES[op.key]} is not installed where the agent runs; underlay pods "
-                         "need it to answer connections from the node through veth0 (iptables mangle CONNMARK)")
-    chain, *rule = op.args
-    for verb in ("-C", "-A"):
-        try:
-            proc = subprocess.run([binary, "-w", "-t", "mangle", verb, chain, *rule], capture_output=True, text=True,
-                                  timeout=IPTABLES_TIMEOUT, stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            raise ApplyError(f"coordinator: {IPTABLES[op.key]} {verb} {chain}: no answer within "
-                             f"{IPTABLES_TIMEOUT:g} s") from None
-        if proc.returncode == 0:
-            return  # -C: already there; -A: added
-        if verb == "-A" or proc.returncode != 1:
-            raise ApplyError(f"coordinator: {IPTABLES[op.key]} -t mangle {verb} {chain} {' '.join(rule)}: "
-                             f"{proc.stderr.strip() or f'exit {proc.returncode}'}")
+        raise ApplyError(f"coordinator: {argv[0]} is not installed where the agent runs; underlay pods need "
+                         f"{name} to answer connections from the node through veth0 (mangle CONNMARK)")
+    try:
+        proc = subprocess.run([binary, *argv[1:]], input=stdin, capture_output=True, text=True,
+                              timeout=IPTABLES_TIMEOUT, stdin=None if stdin is not None else subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise ApplyError(f"coordinator: {' '.join(argv)}: no answer within {IPTABLES_TIMEOUT:g} s") from None
+    if proc.returncode != 0:
+        raise ApplyError(f"coordinator: {' '.join(argv)} in the pod: "
+                         f"{proc.stderr.strip() or f'exit {proc.returncode}'}" + (f" (rules: {stdin!r})" if stdin else ""))
+    return proc.stdout
 
 
 def _write_sysctl(key: str, value: Any) -> None:

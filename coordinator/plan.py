@@ -118,7 +118,7 @@ class Op:
     value: int | None = None  # txqueuelen, mtu, sysctl value
     key: str = ""
     mark: int | None = None  # rules: fwmark
-    args: tuple[str, ...] = ()  # iptables: the rule after `-t mangle -A` (key: "4" or "6")
+    args: tuple[str, ...] = ()  # iptables: mangle rules, each as `-A` takes it ("CHAIN match... -j TARGET"); key "4"/"6"
 
 
 @dataclass(frozen=True)
@@ -179,17 +179,16 @@ def _enable_ipv6(dev: str) -> Op:
 
 
 REPLY_IPTABLES = (  # upstream's mangle rules: mark what entered through veth0, answer with the same mark
-    ("PREROUTING", "-i", VETH0, "-m", "conntrack", "--ctstate", "NEW", "-j", "MARK", "--set-xmark",
-     f"{REPLY_MARK:#x}/0xffffffff"),
-    ("PREROUTING", "-m", "mark", "--mark", f"{REPLY_MARK:#x}", "-j", "CONNMARK", "--save-mark"),
-    ("OUTPUT", "-j", "CONNMARK", "--restore-mark"),
+    f"PREROUTING -i {VETH0} -m conntrack --ctstate NEW -j MARK --set-xmark {REPLY_MARK:#x}/0xffffffff",
+    f"PREROUTING -m mark --mark {REPLY_MARK:#x} -j CONNMARK --save-mark",
+    "OUTPUT -j CONNMARK --restore-mark",
 )
 
 
 def _reply_via_veth0(family: int, host_ip: str) -> list[Op]:
     """Underlay: a connection that came in through veth0 (from the node: kube-proxy, NodePorts, probes) is
     answered through veth0, not by the underlay gateway: conntrack marks it, `fwmark 0x1 lookup 100` routes it."""
-    ops = [Op("iptables", "pod", key=str(family), args=rule) for rule in REPLY_IPTABLES]
+    ops = [Op("iptables", "pod", key=str(family), args=REPLY_IPTABLES)]
     ops.append(Op("rule_add", "pod", mark=REPLY_MARK, table=CLUSTER_TABLE, priority=REPLY_RULE_PRIORITY,
                   dst="0.0.0.0/0" if family == 4 else "::/0"))
     ops.append(Op("route_add", "pod", dst="default", gw=host_ip, dev=VETH0, table=CLUSTER_TABLE))

@@ -217,11 +217,10 @@ def test_an_underlay_eth0_answers_the_nodes_connections_through_veth0_in_both_fa
     for family, any_dst, host_ip in ((4, "0.0.0.0/0", NODE_IP), (6, "::/0", "fd00:6::11")):
         assert Op("rule_add", "pod", mark=0x1, table=100, priority=1000, dst=any_dst) in ops
         assert Op("route_add", "pod", dst="default", gw=host_ip, dev="veth0", table=100) in ops
-        assert [op.args for op in ops if op.kind == "iptables" and op.key == str(family)] == [
-            ("PREROUTING", "-i", "veth0", "-m", "conntrack", "--ctstate", "NEW", "-j", "MARK", "--set-xmark",
-             "0x1/0xffffffff"),
-            ("PREROUTING", "-m", "mark", "--mark", "0x1", "-j", "CONNMARK", "--save-mark"),
-            ("OUTPUT", "-j", "CONNMARK", "--restore-mark")]
+        assert [op.args for op in ops if op.kind == "iptables" and op.key == str(family)] == [(
+            "PREROUTING -i veth0 -m conntrack --ctstate NEW -j MARK --set-xmark 0x1/0xffffffff",
+            "PREROUTING -m mark --mark 0x1 -j CONNMARK --save-mark",
+            "OUTPUT -j CONNMARK --restore-mark")]
         assert (f"{host_ip}/{32 if family == 4 else 128}", None, "veth0", "link") in routes(ops, 254)
     overlay = plan_add(CFG, nic=NET1, container_id=CID, pod=CALICO_POD, host=HOST).ops
     assert not [op for op in overlay if op.kind == "iptables" or op.mark]

@@ -330,6 +330,22 @@ def test_an_underlay_pod_answers_what_came_in_through_veth0_through_veth0(bed):
     assert replies >= answered, f"{replies} replies came back through {host_veth} for {answered} answered pings"
 
 
+def test_the_reply_marks_are_added_once_however_often_add_runs(bed):
+    from coordinator.apply import apply
+    from coordinator.plan import REPLY_IPTABLES, Op
+
+    scratch = bed._netns("marks")
+    try:
+        for _ in range(2):  # a retried ADD
+            apply([Op("iptables", "pod", key=family, args=REPLY_IPTABLES) for family in ("4", "6")],
+                  pod_netns=scratch, host_netns=None)
+        for tool in ("iptables", "ip6tables"):
+            listed = kernel.exec_in(scratch, [tool, "-t", "mangle", "-S"]).stdout.decode().splitlines()
+            assert len([line for line in listed if line.startswith("-A ")]) == 3, (tool, listed)
+    finally:
+        kernel.delete_netns(scratch)
+
+
 def test_veth_mtu_and_link_address_reach_the_veth_pair(bed):
     pod = bed.run_pod("node1", "veth-knobs", network=macvlan_network(bed, mode="underlay", vethMTU=1400,
                                                                           vethLinkAddress="169.254.200.1"))
