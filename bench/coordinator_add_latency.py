@@ -94,8 +94,9 @@ def main() -> int:
     node, pod = make_namespaces(tag)
     tmp = Path(tempfile.mkdtemp(prefix="cbench-"))
     service = CoordinatorService(spider_coordinator=lambda: COORDINATOR, pod_of=lambda body: None)
-    server = AgentServer(str(tmp / "agent.sock"), Routes(cni=lambda body: {"exitCode": 1, "stdout": ""},
-                                                          coordinator=lambda body: service.handle(body).to_body(),
+    server = AgentServer(str(tmp / "agent.sock"), Routes(cni=lambda body, peer: {"exitCode": 1, "stdout": ""},
+                                                          coordinator=lambda body, peer: service.handle(
+                                                              body, caller_pid=peer.pid).to_body(),
                                                           ready=lambda: [], metrics=lambda: "")).start()
     try:
         plugin = next(i.path for i in install(tmp / "bin") if i.path.name == "coordinator")
