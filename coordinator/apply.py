@@ -334,8 +334,9 @@ def _run_iptables(argv: list[str], name: str, *, stdin: str | None = None) -> st
     except subprocess.TimeoutExpired:
         raise ApplyError(f"coordinator: {' '.join(argv)}: no answer within {IPTABLES_TIMEOUT:g} s") from None
     if proc.returncode != 0:
-        raise ApplyError(f"coordinator: {' '.join(argv)} in the pod: "
-                         f"{proc.stderr.strip() or f'exit {proc.returncode}'}" + (f" (rules: {stdin!r})" if stdin else ""))
+        rules = f" (rules: {stdin!r})" if stdin else ""
+        raise ApplyError(f"coordinator: {' '.join(argv)} in the pod: {proc.stderr.strip() or f'exit {proc.returncode}'}"
+                         + rules)
     return proc.stdout
 
 

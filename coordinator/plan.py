@@ -118,7 +118,7 @@ class Op:
     value: int | None = None  # txqueuelen, mtu, sysctl value
     key: str = ""
     mark: int | None = None  # rules: fwmark
-    args: tuple[str, ...] = ()  # iptables: mangle rules, each as `-A` takes it ("CHAIN match... -j TARGET"); key "4"/"6"
+    args: tuple[str, ...] = ()  # iptables (key "4"/"6"): mangle rules as `-A` takes them, "CHAIN match... -j X"
 
 
 @dataclass(frozen=True)
