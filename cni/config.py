@@ -27,6 +27,9 @@ COORDINATOR_KEYS = {
     "hostRuleTable": "hostRuleTable",
     "detectGateway": "detectGateway",
     "detectIPConflict": "detectIPConflict",
+    "vethMTU": "vethMTU",
+    "vethLinkAddress": "vethLinkAddress",
+    "podDefaultCniNic": "podDefaultCniNic",
 }
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 PLUGINS: dict[str, str] = {
     "spiderpool": "cni.plugin",
     "coordinator": "coordinator.plugin",
+    "ifacer": "cni.ifacer",
 }
 DEFAULT_DEST = "/opt/cni/bin"
 INTERPRETER_FLAGS = "-IS"  # one word: the kernel passes everything after the interpreter as one argument

@@ -6,8 +6,10 @@ pyroute2, whose exceptions stop here (`ApplyError`). A namespace's netlink socke
 is opened by `netns.in_netns` there (a socket stays bound to the namespace it was
 born in).
 
-Every operation is idempotent: routes and neighbours use `replace`, rules are added
-only when absent, deletions ignore "not there". So a retried ADD or DEL converges.
+Every operation is idempotent: routes and neighbours use `replace`, rules (and the
+pod's iptables mangle rules, run as `iptables`/`ip6tables` inside the pod's namespace:
+netfilter has no netlink API pyroute2 speaks) are added only when absent, deletions
+ignore "not there". So a retried ADD or DEL converges.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
+import shutil
 import socket
+import subprocess
 import weakref
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
@@ -30,6 +34,8 @@ NETLINK_ROUTE = 0
 SCOPES = {"universe": 0, "link": 253, "host": 254}
 IFF_UP = 1
 GONE = (errno.ENOENT, errno.ESRCH, errno.ENODEV, errno.EADDRNOTAVAIL)
+IPTABLES = {"4": "iptables", "6": "ip6tables"}
+IPTABLES_TIMEOUT = 20.0  # seconds; `-w` waits for the xtables lock meanwhile
 
 
 class ApplyError(Exception):
@@ -81,8 +87,11 @@ def read_routes(ipr: IPRoute, links: tuple[Link, ...], *, table: int = MAIN) -> 
             if dst.startswith("fe80:") or msg.get_attr("RTA_TABLE", msg["table"]) != table:
                 continue
             scope = {253: "link", 254: "host"}.get(msg["scope"], "universe")
-            out.append(RouteEntry(dst=dst, dev=names.get(msg.get_attr("RTA_OIF"), ""), gw=msg.get_attr("RTA_GATEWAY"),
-                                  src=msg.get_attr("RTA_PREFSRC"), scope=scope, table=table))
+            # IPv6 merges same-metric defaults of two NICs into one multipath route: one entry per nexthop
+            hops = [(nh["oif"], nh.get_attr("RTA_GATEWAY")) for nh in msg.get_attr("RTA_MULTIPATH") or ()] \
+                or [(msg.get_attr("RTA_OIF"), msg.get_attr("RTA_GATEWAY"))]
+            out += [RouteEntry(dst=dst, dev=names.get(oif, ""), gw=gw, src=msg.get_attr("RTA_PREFSRC"), scope=scope,
+                               table=table) for oif, gw in hops]
     return tuple(out)
 
 
@@ -144,7 +153,13 @@ def apply(ops: tuple[Op, ...] | list[Op], *, pod_netns: str | None, host_netns: 
         for op in ops:
             path = pod_netns if op.where == "pod" else host_netns
             if op.kind == "sysctl":
-                in_netns(path, lambda op=op: _write_sysctl(op.key, op.value))
+                try:
+                    in_netns(path, lambda op=op: _write_sysctl(op.key, op.value))
+                except OSError as exc:
+                    raise ApplyError(f"coordinator: {describe(op)}: {exc.strerror or exc}") from None
+                continue
+            if op.kind == "iptables":
+                in_netns(path, lambda op=op: _ensure_iptables(op))
                 continue
             if op.where not in sockets:
                 sockets[op.where] = open_iproute(path)
@@ -161,7 +176,9 @@ def apply(ops: tuple[Op, ...] | list[Op], *, pod_netns: str | None, host_netns: 
 def describe(op: Op) -> str:
     fields = [f"{k}={v}" for k, v in (("dev", op.dev), ("dst", op.dst), ("gw", op.gw), ("src", op.src),
                                       ("table", op.table if op.kind.startswith(("route", "rule")) else None),
-                                      ("mac", op.mac)) if v]
+                                      ("mac", op.mac), ("fwmark", op.mark and hex(op.mark)),
+                                      ("sysctl", op.key if op.kind == "sysctl" else None),
+                                      ("rules", "; ".join(op.args))) if v]
     return f"{op.kind} in {op.where} ({' '.join(fields)})"
 
 
@@ -232,6 +249,8 @@ def _route_del(ipr: IPRoute, op: Op, **_: Any) -> None:
 def _rule_match(op: Op) -> dict[str, Any]:
     family = 10 if ":" in (op.src or op.dst) else 2
     args: dict[str, Any] = {"family": family, "table": op.table}
+    if op.mark is not None:
+        args.update(fwmark=op.mark, fwmask=0xFFFFFFFF)
     if op.src:
         ip, _, length = op.src.partition("/")
         args.update(src=ip, src_len=int(length))
@@ -247,7 +266,7 @@ def _rule_exists(ipr: IPRoute, args: dict[str, Any]) -> bool:
     for rule in ipr.get_rules(family=args["family"]):
         table = rule.get_attr("FRA_TABLE") or rule["table"]
         if table != args["table"] or rule.get_attr("FRA_SRC") != args.get("src") \
-                or rule.get_attr("FRA_DST") != args.get("dst"):
+                or rule.get_attr("FRA_DST") != args.get("dst") or rule.get_attr("FRA_FWMARK") != args.get("fwmark"):
             continue
         if args.get("priority") is None or rule.get_attr("FRA_PRIORITY") == args["priority"]:
             return True
@@ -281,6 +300,46 @@ def _link_del(ipr: IPRoute, op: Op, **_: Any) -> None:
                 raise
 
 
+def _addr_add(ipr: IPRoute, op: Op, **_: Any) -> None:
+    ip, _, length = op.dst.partition("/")
+    try:
+        ipr.addr("add", index=_index(ipr, op.dev), address=ip, prefixlen=int(length),
+                 family=10 if ":" in ip else 2)
+    except NetlinkError as exc:
+        if exc.code != errno.EEXIST:
+            raise
+
+
+def _ensure_iptables(op: Op) -> None:
+    """The mangle rules of `op` that `iptables -S` does not list yet, appended in one `iptables-restore
+    --noflush`: two execs per family, in the calling thread's namespace (the children inherit it)."""
+    name = IPTABLES[op.key]
+    listed = _run_iptables([name, "-w", "-t", "mangle", "-S"], name)
+    present = [line for line in listed.splitlines() if line.startswith("-A ")]
+    missing = [rule for rule in op.args if not any(line == f"-A {rule}" or line.startswith(f"-A {rule} ")
+                                                   for line in present)]
+    if missing:
+        table = "*mangle\n" + "".join(f"-A {rule}\n" for rule in missing) + "COMMIT\n"
+        _run_iptables([f"{name}-restore", "-w", "--noflush"], name, stdin=table)
+
+
+def _run_iptables(argv: list[str], name: str, *, stdin: str | None = None) -> str:
+    binary = shutil.which(argv[0])
+    if binary is None:
+        raise ApplyError(f"coordinator: {argv[0]} is not installed where the agent runs; underlay pods need "
+                         f"{name} to answer connections from the node through veth0 (mangle CONNMARK)")
+    try:
+        proc = subprocess.run([binary, *argv[1:]], input=stdin, capture_output=True, text=True,
+                              timeout=IPTABLES_TIMEOUT, stdin=None if stdin is not None else subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise ApplyError(f"coordinator: {' '.join(argv)}: no answer within {IPTABLES_TIMEOUT:g} s") from None
+    if proc.returncode != 0:
+        rules = f" (rules: {stdin!r})" if stdin else ""
+        raise ApplyError(f"coordinator: {' '.join(argv)} in the pod: {proc.stderr.strip() or f'exit {proc.returncode}'}"
+                         + rules)
+    return proc.stdout
+
+
 def _write_sysctl(key: str, value: Any) -> None:
     with open(f"/proc/sys/{key}", "w") as out:
         out.write(f"{value}\n")
@@ -289,4 +348,5 @@ def _write_sysctl(key: str, value: Any) -> None:
 HANDLERS: dict[str, Callable[..., None]] = {
     "link_set": _link_set, "veth_add": _veth_add, "route_add": _route_add, "route_del": _route_del,
     "rule_add": _rule_add, "rule_del": _rule_del, "neigh_add": _neigh_add, "link_del": _link_del,
+    "addr_add": _addr_add,
 }

@@ -42,6 +42,7 @@ class CoordinatorConfig:
     pod_rp_filter: int = -1
     tx_queue_len: int = 0
     veth_mtu: int = 1500
+    veth_link_address: str = ""  # an IPv4 address put on veth0 as /32 (underlay; e.g. for Istio); "" = none
     detect_ip_conflict: bool = False
     detect_gateway: bool = False
 
@@ -64,6 +65,7 @@ _KEYS = {
     "podRPFilter": ("podRPFilter", "pod_rp_filter"),
     "txQueueLen": ("txQueueLen", "tx_queue_len"),
     "vethMTU": ("vethMTU", "veth_mtu"),
+    "vethLinkAddress": ("vethLinkAddress", "veth_link_address"),
     "detectIPConflict": ("detectIPConflict", "detect_ip_conflict"),
     "detectGateway": ("detectGateway", "detect_gateway"),
 }
@@ -125,6 +127,14 @@ def _build(raw: dict[str, Any], *, pod_cidrs: tuple[str, ...], service_cidrs: tu
         if not isinstance(route, Mapping) or not route.get("dst") or not route.get("gw"):
             raise ConfigError(f"coordinator: policyRoutes entry {route!r} needs dst and gw")
         routes.append((str(ipaddress.ip_network(route["dst"], strict=False)), str(ipaddress.ip_address(route["gw"]))))
+    link_address = str(raw.get("veth_link_address") or "")
+    if link_address:
+        try:
+            if ipaddress.ip_address(link_address).version != 4:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"coordinator: vethLinkAddress {link_address!r} is not an IPv4 address "
+                              "(it goes on veth0 as /32, e.g. 169.254.200.1)") from None
     prefix = str(raw.get("pod_mac_prefix") or "")
     if prefix and not _valid_mac_prefix(prefix):
         raise ConfigError(f"coordinator: podMACPrefix {prefix!r} is not two hex bytes of a unicast MAC (e.g. 0a:1b)")
@@ -137,7 +147,7 @@ def _build(raw: dict[str, Any], *, pod_cidrs: tuple[str, ...], service_cidrs: tu
             hijack_cidrs=_cidrs(raw.get("hijack_cidrs") or (), "hijackCIDR"), policy_routes=tuple(routes),
             pod_mac_prefix=prefix.lower(), host_rule_table=int(raw.get("host_rule_table", DEFAULT_HOST_RULE_TABLE)),
             pod_rp_filter=int(raw.get("pod_rp_filter", -1)), tx_queue_len=int(raw.get("tx_queue_len", 0)),
-            veth_mtu=int(raw.get("veth_mtu", 1500)),
+            veth_mtu=int(raw.get("veth_mtu", 1500)), veth_link_address=link_address,
             detect_ip_conflict=_flag(raw.get("detect_ip_conflict"), "detectIPConflict"),
             detect_gateway=_flag(raw.get("detect_gateway"), "detectGateway"))
     except (TypeError, ValueError) as exc:

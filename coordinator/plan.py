@@ -7,17 +7,21 @@ through the underlay NIC it came in on. Deciding *what* to change is pure and te
 table-driven here; `coordinator/apply.py` is the only code that touches netlink.
 
 Modes (docs: reference §6): `overlay` — eth0 belongs to the default CNI, each extra
-NIC gets policy table 100, 101, ... with `from <nic ip> lookup <table>`, its subnet
+NIC gets its policy table (101, 102, ...) with `from <nic ip> lookup <table>`, its subnet
 and default routes, and the cluster CIDRs/node addresses via eth0 (in main too for the
-first extra NIC): seed 002's shape. `underlay` — eth0 is the underlay NIC; a
-`veth0` pair to the node carries the cluster CIDRs; the node routes each pod IP
-through it in `hostRuleTable`. `auto` picks per interface as upstream does.
-When podDefaultRouteNIC moves the default to this NIC, the former default NIC keeps
-its default in table 99 for its own source addresses (`from <eth0 ip> lookup 99`), so
-connections that came in through it still reply through it (upstream keeps eth0 in
-table 100; seed 002 has the first extra NIC in 100, so we keep that and use 99).
-Deviation from upstream, on purpose: the "reply via veth0" iptables marks are not
-planned (no iptables here); replies to the node follow the /32 host routes instead.
+first extra NIC): seed 002's shape, with upstream's current numbering (seed 002 shows an
+older release that put the first extra NIC in 100). `underlay` — eth0 is the underlay
+NIC; a `veth0` pair to the node carries the cluster CIDRs; the node routes each pod IP
+through it in `hostRuleTable`; connections that came in through veth0 (the node,
+kube-proxy's NodePorts) are marked and answered through it again (`fwmark 0x1 lookup
+100`, iptables mangle CONNMARK, as upstream); later underlay NICs get tables from 101.
+`auto` picks per interface as upstream does. Table 100 is the cluster NIC's: when
+podDefaultRouteNIC moves the default to this NIC, the former default NIC keeps its
+default in table 100 for its own source addresses (`from <eth0 ip> lookup 100`), so
+connections that came in through it still reply through it.
+Every family is planned alike: an IPv6 address gets `disable_ipv6=0` in the pod first
+(all, default and the NIC: runtimes may start pods with IPv6 off), then the same
+routes, rules and marks as IPv4.
 """
 
 from __future__ import annotations
@@ -29,9 +33,11 @@ from dataclasses import dataclass, field
 from .config import CoordinatorConfig
 
 MAIN = 254
-FIRST_TABLE = 100
-REPLY_TABLE = 99  # the former default NIC's default route, for its own addresses, once the default moved
+CLUSTER_TABLE = 100  # the cluster NIC's: its default once the default moved; underlay's replies via veth0
+FIRST_TABLE = 101  # the first extra (policy-routed) NIC's; the next ones count up
 HOST_RULE_PRIORITY = 1000
+REPLY_MARK = 0x1  # connections that entered through veth0 (underlay), as upstream's mark bit 0
+REPLY_RULE_PRIORITY = 1000
 VETH0 = "veth0"
 EXCLUDED_HOST_LINKS = ("docker", "cbr", "dummy", "virbr", "lxcbr", "veth", "cali", "flannel", "kube-ipvs", "cni",
                        "vx-submariner", "cilium")
@@ -96,7 +102,8 @@ class Nic:
 class Op:
     """One kernel change. `where` is "pod" or "host"; the other fields depend on `kind`."""
 
-    kind: str  # link_set | veth_add | sysctl | route_add | route_del | rule_add | rule_del | neigh_add | link_del
+    kind: str  # link_set | veth_add | sysctl | addr_add | route_add | route_del | rule_add | rule_del | neigh_add
+    #            | link_del | iptables
     where: str
     dev: str = ""
     dst: str = ""
@@ -110,6 +117,8 @@ class Op:
     peer_mac: str | None = None
     value: int | None = None  # txqueuelen, mtu, sysctl value
     key: str = ""
+    mark: int | None = None  # rules: fwmark
+    args: tuple[str, ...] = ()  # iptables (key "4"/"6"): mangle rules as `-A` takes them, "CHAIN match... -j X"
 
 
 @dataclass(frozen=True)
@@ -127,18 +136,23 @@ def plan_add(cfg: CoordinatorConfig, *, nic: Nic, container_id: str, pod: PodSta
     mode = resolve_mode(cfg, nic.name, pod)
     cluster_nic = cfg.pod_default_cni_nic
     first = nic.name == cluster_nic if mode == "underlay" else _extra_nics(pod, nic.name, cluster_nic) == 0
+    pod_ips = [_ip(cidr) for cidr, _ in nic.ips]
+    families = sorted({_family(ip) for ip in pod_ips})
     ops: list[Op] = [Op("link_set", "pod", dev=nic.name, mac=mac_from_ip(cfg.pod_mac_prefix, nic.ips),
                         value=cfg.tx_queue_len or None)]
+    if 6 in families:  # before any IPv6 route: the kernel refuses them on a device with IPv6 off (EACCES)
+        ops += [_enable_ipv6(dev) for dev in ("all", "default", nic.name)]
     if cfg.pod_rp_filter >= 0:
         ops.append(Op("sysctl", "pod", key="net/ipv4/conf/all/rp_filter", value=cfg.pod_rp_filter))
     if mode == "underlay":
         pod_dev, host_veth, pod_mac, host_mac = _underlay_veth(cfg, container_id, pod, host, first, ops)
+        if 6 in families:
+            ops.append(_enable_ipv6(VETH0))  # made earlier by a v4-only eth0, perhaps with IPv6 off
     else:
         pod_dev, host_veth, pod_mac, host_mac = _overlay_veth(cluster_nic, pod, host)
-    pod_ips = [_ip(cidr) for cidr, _ in nic.ips]
     table = FIRST_TABLE + _extra_nics(pod, nic.name, cluster_nic)
     tables = [MAIN] if mode == "underlay" and first else ([MAIN, table] if first else [table])
-    for family in sorted({_family(ip) for ip in pod_ips}):
+    for family in families:
         hosts = host_ips(host, [ip for ip in pod_ips if _family(ip) == family], family)
         src = _cluster_src(pod, cluster_nic, family) if mode == "underlay" else None
         ops += _host_side(cfg, [ip for ip in pod_ips if _family(ip) == family], host_veth, pod_mac)
@@ -150,12 +164,35 @@ def plan_add(cfg: CoordinatorConfig, *, nic: Nic, container_id: str, pod: PodSta
         if hosts:
             ops += [Op("route_add", "pod", dst=cidr, gw=hosts[0], dev=pod_dev, src=src, table=t)
                     for cidr in cfg.hijack_set if _family(cidr) == family for t in tables]
+        if hosts and mode == "underlay" and first:
+            ops += _reply_via_veth0(family, hosts[0])
     if cfg.tune_pod_routes and not (mode == "underlay" and first):
         ops += _tune_routes(cfg, nic, pod, table)
     policy_table = MAIN if mode == "underlay" and first else table
     ops += [Op("route_add", "pod", dst=dst, gw=gw, dev=nic.name, table=policy_table)
             for dst, gw in cfg.policy_routes if any(_family(ip) == _family(gw) for ip in pod_ips)]
     return Plan(mode, tuple(ops))
+
+
+def _enable_ipv6(dev: str) -> Op:
+    return Op("sysctl", "pod", key=f"net/ipv6/conf/{dev}/disable_ipv6", value=0)
+
+
+REPLY_IPTABLES = (  # upstream's mangle rules: mark what entered through veth0, answer with the same mark
+    f"PREROUTING -i {VETH0} -m conntrack --ctstate NEW -j MARK --set-xmark {REPLY_MARK:#x}/0xffffffff",
+    f"PREROUTING -m mark --mark {REPLY_MARK:#x} -j CONNMARK --save-mark",
+    "OUTPUT -j CONNMARK --restore-mark",
+)
+
+
+def _reply_via_veth0(family: int, host_ip: str) -> list[Op]:
+    """Underlay: a connection that came in through veth0 (from the node: kube-proxy, NodePorts, probes) is
+    answered through veth0, not by the underlay gateway: conntrack marks it, `fwmark 0x1 lookup 100` routes it."""
+    ops = [Op("iptables", "pod", key=str(family), args=REPLY_IPTABLES)]
+    ops.append(Op("rule_add", "pod", mark=REPLY_MARK, table=CLUSTER_TABLE, priority=REPLY_RULE_PRIORITY,
+                  dst="0.0.0.0/0" if family == 4 else "::/0"))
+    ops.append(Op("route_add", "pod", dst="default", gw=host_ip, dev=VETH0, table=CLUSTER_TABLE))
+    return ops
 
 
 def resolve_mode(cfg: CoordinatorConfig, if_name: str, pod: PodState) -> str:
@@ -196,6 +233,8 @@ def _underlay_veth(cfg: CoordinatorConfig, container_id: str, pod: PodState, hos
         pod_mac, host_mac = veth_macs(container_id)
         ops.append(Op("veth_add", "pod", dev=VETH0, mac=pod_mac, peer=host_name, peer_mac=host_mac,
                       value=cfg.veth_mtu))
+        if cfg.veth_link_address:
+            ops.append(Op("addr_add", "pod", dev=VETH0, dst=_host_cidr(cfg.veth_link_address)))
         return VETH0, host_name, pod_mac, host_mac
     veth0, peer = pod.link(VETH0), host.link(host_name)
     return VETH0, host_name, veth0.mac if veth0 else None, peer.mac if peer else None
@@ -242,13 +281,13 @@ def _tune_routes(cfg: CoordinatorConfig, nic: Nic, pod: PodState, table: int) ->
 
 
 def _keep_replies(pod: PodState, default: RouteEntry) -> list[Op]:
-    """The default leaves `default.dev`: its own addresses keep it in REPLY_TABLE (symmetric replies)."""
+    """The default leaves `default.dev`: its own addresses keep it in CLUSTER_TABLE (symmetric replies)."""
     link = pod.link(default.dev)
     ips = [_ip(c) for c in (link.addresses if link else ()) if _family_of_route(default, _ip(c))]
     if not ips:
         return []
-    ops = [Op("route_add", "pod", dst="default", gw=default.gw, dev=default.dev, table=REPLY_TABLE)]
-    return ops + [Op("rule_add", "pod", src=_host_cidr(ip), table=REPLY_TABLE) for ip in ips]
+    ops = [Op("route_add", "pod", dst="default", gw=default.gw, dev=default.dev, table=CLUSTER_TABLE)]
+    return ops + [Op("rule_add", "pod", src=_host_cidr(ip), table=CLUSTER_TABLE) for ip in ips]
 
 
 # -- DEL -----------------------------------------------------------------------------------------------

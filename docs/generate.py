@@ -33,6 +33,7 @@ SECTIONS = [  # (title, JSON pointer into the schema, how to reach it in YAML)
     ("spec.reservedIPs[]", "/$defs/reservedIP", "spec.reservedIPs[]"),
     ("spec.networks[]", "/$defs/network", "spec.networks[]"),
     ("spec.networks[].ippools", "/$defs/network/properties/ippools", "spec.networks[].ippools"),
+    ("spec.networks[].bond", "/$defs/network/properties/bond", "spec.networks[].bond"),
     ("spec.networks[].coordinator", "/$defs/networkCoordinator", "spec.networks[].coordinator"),
     ("spec.coordinator", "/$defs/coordinator", "spec.coordinator"),
     ("spec.sync", "/properties/spec/properties/sync", "spec.sync"),

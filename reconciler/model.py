@@ -119,10 +119,27 @@ class Network:
     coordinator: dict[str, Any] | None  # None: not chained; {}: chained with cluster defaults
     raw: dict[str, Any]
     path: Path
+    masters: tuple[str, ...] = ()  # `master` as given: one interface, or several to bond
+    bond: dict[str, Any] | None = None  # {name, mode[, options]}
 
     @property
     def ref(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def parent(self) -> str | None:
+        """The node interface the main plugin (or its VLAN) sits on: the bond, else the master."""
+        return self.bond["name"] if self.bond else self.master
+
+    @property
+    def main_master(self) -> str | None:
+        """The main plugin's `master`: the parent, with `.<vlanID>` when there is a VLAN."""
+        return f"{self.parent}.{self.vlan_id}" if self.parent and self.vlan_id else self.parent
+
+    @property
+    def needs_ifacer(self) -> bool:
+        """Whether the chain starts with `ifacer` to make the VLAN interface or the bond (as upstream)."""
+        return self.type in ("macvlan", "ipvlan") and bool(self.masters) and bool(self.vlan_id or self.bond)
 
 
 COORDINATOR_DEFAULTS: dict[str, Any] = {
@@ -230,9 +247,11 @@ def _ippool(p: dict[str, Any], i: int) -> IPPool:
 
 def _network(n: dict[str, Any], i: int) -> Network:
     coordinator = n.get("coordinator", True)
+    masters = (n["master"],) if isinstance(n.get("master"), str) else _strs(n.get("master"))
     return Network(
         name=n["name"], namespace=n.get("namespace", DEFAULT_NETWORK_NAMESPACE), type=n["type"],
-        cni_version=n.get("cniVersion", DEFAULT_CNI_VERSION), master=n.get("master"), mode=n.get("mode"),
+        cni_version=n.get("cniVersion", DEFAULT_CNI_VERSION), master=masters[0] if masters else None,
+        masters=masters, bond=dict(n["bond"]) if n.get("bond") else None, mode=n.get("mode"),
         vlan_id=n.get("vlanID", 0), mtu=n.get("mtu", 0), resource_name=n.get("resourceName"),
         min_tx_rate=n.get("minTxRateMbps"), max_tx_rate=n.get("maxTxRateMbps"), bridge=n.get("bridge"),
         device_id=n.get("deviceID"), config=n.get("config"),

@@ -215,6 +215,8 @@ def nad_config(network: Network) -> Object:
     """The CNI configuration list of a non-custom network (seed 002's shape)."""
     ipam = ipam_section(ipv4_pools=network.ipv4_pools, ipv6_pools=network.ipv6_pools)
     plugins = [_main_plugin(network, ipam)]
+    if network.needs_ifacer:
+        plugins.insert(0, ifacer_entry(network))
     if network.coordinator is not None:
         plugins.append(coordinator_entry(network.coordinator))
     if network.type == "sriov" and network.mtu > 0:
@@ -222,10 +224,19 @@ def nad_config(network: Network) -> Object:
     return {"cniVersion": network.cni_version, "name": network.name, "plugins": plugins}
 
 
+def ifacer_entry(network: Network) -> Object:
+    """Upstream's `ifacer` entry: it makes `<master>.<vlanID>` (and the bond of the masters) on the node."""
+    entry: Object = {"type": "ifacer", "interfaces": list(network.masters)}
+    if network.vlan_id:
+        entry["vlanID"] = network.vlan_id
+    if network.bond:
+        entry["bond"] = {key: network.bond[key] for key in ("name", "mode", "options") if key in network.bond}
+    return entry
+
+
 def _main_plugin(network: Network, ipam: Object) -> Object:
     if network.type in ("macvlan", "ipvlan"):
-        master = network.master if network.vlan_id == 0 else f"{network.master}.{network.vlan_id}"
-        plugin: Object = {"type": network.type, "master": master,
+        plugin: Object = {"type": network.type, "master": network.main_master,
                           "mode": network.mode or ("bridge" if network.type == "macvlan" else "l2")}
         if network.mtu > 0:
             plugin["mtu"] = network.mtu

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 
 from netaddr import IPNetwork
 
-from cni import ipranges
+from cni import ifacer, ipranges, pluginwire
 
 from .errors import SpecError
 from .loader import SourceMap
@@ -38,8 +38,8 @@ RESERVED_TABLES = {253: "default", 254: "main", 255: "local"}
 
 # Which optional network fields each type uses; everything else is an error there.
 TYPE_FIELDS = {
-    "macvlan": {"master", "mode", "vlanID", "mtu", "ippools", "coordinator", "cniVersion"},
-    "ipvlan": {"master", "mode", "vlanID", "mtu", "ippools", "coordinator", "cniVersion"},
+    "macvlan": {"master", "mode", "vlanID", "bond", "mtu", "ippools", "coordinator", "cniVersion"},
+    "ipvlan": {"master", "mode", "vlanID", "bond", "mtu", "ippools", "coordinator", "cniVersion"},
     "sriov": {"resourceName", "vlanID", "mtu", "minTxRateMbps", "maxTxRateMbps", "ippools", "coordinator", "cniVersion"},
     "ovs": {"bridge", "vlanID", "deviceID", "ippools", "coordinator", "cniVersion"},
     "custom": {"config"},
@@ -380,15 +380,47 @@ def _shared_parents(check: _Checker) -> None:
     network's parent is `<master>.<vlanID>`: one such pair is an error at the later network."""
     first: dict[tuple[str, int], Network] = {}
     for network in check.spec.networks:
-        if network.type not in ("macvlan", "ipvlan") or network.master is None:
+        if network.type not in ("macvlan", "ipvlan") or network.parent is None:
             continue
-        parent = (network.master, network.vlan_id)
+        parent = (network.parent, network.vlan_id)
         other = first.setdefault(parent, network)
         if other.type != network.type:
-            where = f"{network.master}.{network.vlan_id}" if network.vlan_id else network.master
+            where = network.main_master
             check.error(network.path + ("master",),
                         f"{network.type} on {where}, where {other.type} network {other.name!r} already is: the "
                         "kernel allows no macvlan and ipvlan interfaces on one parent; use another master or VLAN")
+
+
+def _masters(check: _Checker, network: Network) -> None:
+    """Interface names; several masters only with a bond; `<parent>.<vlanID>` a name the kernel takes."""
+    listed = not isinstance(network.raw.get("master"), str)
+    for i, name in enumerate(network.masters):
+        path = network.path + (("master", i) if listed else ("master",))
+        if not IFNAME.match(name):
+            check.error(path, f"{name!r} is not an interface name {IFNAME_RULE}")
+        elif name in network.masters[:i]:
+            check.error(path, f"{name!r} is listed twice")
+    if len(network.masters) > 1 and not network.bond:
+        check.error(network.path + ("master",), f"{len(network.masters)} masters need 'bond' to join them "
+                                                f"(name and mode of the bond the node gets)")
+    path = network.path + ("master",)
+    if network.bond:
+        path = network.path + ("bond", "name")
+        if len(network.masters) < 2:
+            check.error(network.path + ("bond",), "a bond joins two or more masters; list them in 'master'")
+        if not IFNAME.match(network.bond["name"]):
+            check.error(path, f"{network.bond['name']!r} is not an interface name {IFNAME_RULE}")
+        elif network.bond["name"] in network.masters:
+            check.error(path, f"bond {network.bond['name']!r} is also one of its own masters")
+        try:
+            ifacer.bond_options(network.bond.get("options") or "")
+        except pluginwire.CniError as error:
+            check.error(network.path + ("bond", "options"), error.msg.removeprefix("ifacer: ")
+                        + f" ({error.details})")
+    vlan = network.main_master if network.vlan_id and network.parent else None
+    if vlan and len(vlan) > ifacer.IFNAMSIZ and IFNAME.match(network.parent):
+        check.error(path, f"its VLAN interface {vlan!r} ({network.parent!r} + '.{network.vlan_id}') is {len(vlan)} "
+                          f"characters; Linux interface names are at most {ifacer.IFNAMSIZ}: use a shorter name")
 
 
 def _network_fields(check: _Checker, network: Network) -> None:
@@ -399,8 +431,7 @@ def _network_fields(check: _Checker, network: Network) -> None:
     for key in TYPE_REQUIRED[network.type]:
         if network.raw.get(key) in (None, "", {}):
             check.error(network.path, f"a {network.type} network needs {key!r}")
-    if network.master is not None and not IFNAME.match(network.master):
-        check.error(network.path + ("master",), f"{network.master!r} is not an interface name {IFNAME_RULE}")
+    _masters(check, network)
     modes = TYPE_MODES.get(network.type)
     if modes and network.mode is not None and network.mode not in modes:
         check.error(network.path + ("mode",), f"mode {network.mode!r} is not one of {', '.join(modes)} for {network.type}")
@@ -435,9 +466,16 @@ def _coordinator(check: _Checker, path: Path, values: dict[str, Any]) -> None:
             check.error(path + ("podMACPrefix",), f"{prefix!r} is not a 2-byte MAC prefix like '0a:1b'")
         elif int(prefix[:2], 16) & 1:
             check.error(path + ("podMACPrefix",), f"{prefix!r} is a multicast prefix; the first byte must be even")
-    nic = values.get("podDefaultRouteNIC")
-    if nic and not IFNAME.match(nic):
-        check.error(path + ("podDefaultRouteNIC",), f"{nic!r} is not an interface name {IFNAME_RULE}")
+    for key in ("podDefaultRouteNIC", "podDefaultCniNic"):
+        nic = values.get(key)
+        if nic and not IFNAME.match(nic):
+            check.error(path + (key,), f"{nic!r} is not an interface name {IFNAME_RULE}")
+    address = values.get("vethLinkAddress")
+    if address:
+        ip = check.ip(path + ("vethLinkAddress",), address)
+        if ip is not None and ip.version != 4:
+            check.error(path + ("vethLinkAddress",), f"{address!r} is IPv6; veth0 takes an IPv4 address (as /32), "
+                                                      "e.g. 169.254.200.1")
     for i, text in enumerate(values.get("hijackCIDR", ())):
         network = _host_or_cidr(check, path + ("hijackCIDR", i), text)
         if network is not None:

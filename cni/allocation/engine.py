@@ -152,9 +152,14 @@ def release(snapshot: Snapshot, *, namespace: str, name: str, uid: str | None, n
 
     Follows upstream §3.11: nothing is freed while the pod with this UID is alive (its
     sandbox may be re-created and ADD would return the same IPs), nor for a
-    StatefulSet pod its set still wants. `force` skips both (rollback of a failed
-    ADD, an IP conflict). A DEL without UID uses the pod's; if the pod is gone it
-    frees nothing and leaves the records to the garbage collector.
+    StatefulSet pod its set still wants. Once neither holds, the DEL of any one NIC
+    frees every NIC of the pod and its endpoint, as upstream does: a dead pod needs
+    none of them, and an interface whose own DEL never comes (Multus lost the
+    delegate, an `ippools` entry no attachment was made for) cannot leak; the DELs of
+    the other NICs then find nothing, which is success. `force` skips the liveness
+    rules and frees only `nic` (rollback of a failed ADD, an IP conflict). A DEL
+    without UID uses the pod's; if the pod is gone it frees nothing and leaves the
+    records to the garbage collector.
     """
     key = f"{namespace}/{name}"
     pod = snapshot.pods.get((namespace, name))
@@ -167,6 +172,7 @@ def release(snapshot: Snapshot, *, namespace: str, name: str, uid: str | None, n
         why = _kept(snapshot, key, pod, uid, endpoint)
         if why:
             return Release(kept=why)
+        nic = None  # the pod is done with every interface: free them all
     ledger = Ledger(snapshot.reserved.family)
     for pool in sorted(snapshot.pools.values(), key=lambda p: p.name):
         for record in pool.by_uid.get(uid, ()):

@@ -28,11 +28,11 @@ def routes(ops, table):
             and op.table == table}
 
 
-def test_an_overlay_nic_gets_seed_002s_table_100_and_rule():
+def test_an_overlay_nic_gets_seed_002s_rules_and_routes_in_upstreams_table_101():
     plan = plan_add(CFG, nic=NET1, container_id=CID, pod=CALICO_POD, host=HOST)
     assert plan.mode == "overlay"
-    assert Op("rule_add", "pod", src="10.6.212.145/32", table=100) in plan.ops
-    assert routes(plan.ops, 100) == {
+    assert Op("rule_add", "pod", src="10.6.212.145/32", table=101) in plan.ops
+    assert routes(plan.ops, 101) == {
         ("default", "10.6.0.1", "net1", "universe"), ("10.6.0.0/16", None, "net1", "link"),
         (f"{NODE_IP}/32", None, "eth0", "link"), ("10.233.0.0/18", NODE_IP, "eth0", "universe"),
         ("10.233.64.0/18", NODE_IP, "eth0", "universe")}
@@ -50,12 +50,12 @@ def test_the_host_reaches_the_overlay_nic_ip_through_the_calico_veth():
     assert Op("neigh_add", "pod", dev="eth0", dst=NODE_IP, mac="ee:ee:ee:ee:ee:ee") in ops
 
 
-def test_a_second_overlay_nic_gets_table_101_and_leaves_main_alone():
+def test_a_second_overlay_nic_gets_table_102_and_leaves_main_alone():
     pod = PodState(links=CALICO_POD.links + (Link("net2", 6, addresses=("10.7.0.5/16",)),), routes=())
     ops = plan_add(CFG, nic=Nic("net2", (("10.7.0.5/16", "10.7.0.1"),)), container_id=CID, pod=pod, host=HOST).ops
-    assert Op("rule_add", "pod", src="10.7.0.5/32", table=101) in ops
+    assert Op("rule_add", "pod", src="10.7.0.5/32", table=102) in ops
     assert routes(ops, 254) == set()
-    assert ("default", "10.7.0.1", "net2", "universe") in routes(ops, 101)
+    assert ("default", "10.7.0.1", "net2", "universe") in routes(ops, 102)
 
 
 @pytest.mark.parametrize("nic, expected", [("net1", "default via net1"), ("eth0", "default via eth0"),
@@ -73,7 +73,7 @@ def test_tune_pod_routes_false_adds_no_table_and_no_rule():
     cfg = CoordinatorConfig(mode="overlay", pod_cidrs=CFG.pod_cidrs, tune_pod_routes=False)
     ops = plan_add(cfg, nic=NET1, container_id=CID, pod=CALICO_POD, host=HOST).ops
     assert not [op for op in ops if op.kind == "rule_add" and op.where == "pod"]
-    assert routes(ops, 100) == {(f"{NODE_IP}/32", None, "eth0", "link"),
+    assert routes(ops, 101) == {(f"{NODE_IP}/32", None, "eth0", "link"),
                                 ("10.233.64.0/18", NODE_IP, "eth0", "universe")}
 
 
@@ -88,12 +88,13 @@ def test_an_underlay_eth0_gets_veth0_to_the_host_and_cluster_routes_in_main():
     pod_mac, host_mac = veth_macs(CID)
     assert Op("veth_add", "pod", dev="veth0", mac=pod_mac, peer=host_veth_name(CID), peer_mac=host_mac,
               value=1500) in ops
-    assert {(op.dst, op.gw, op.src) for op in ops if op.kind == "route_add" and op.where == "pod"} == {
+    assert {(op.dst, op.gw, op.src) for op in ops if op.kind == "route_add" and op.where == "pod"
+            and op.table == 254} == {
         (f"{NODE_IP}/32", None, "10.6.0.50"), ("10.96.0.0/12", NODE_IP, "10.6.0.50"),
         ("169.254.0.0/16", NODE_IP, "10.6.0.50")}
     assert Op("route_add", "host", dst="10.6.0.50/32", dev="vetha0123456789"[:4] + CID[:11], scope="link",
               table=500) in ops
-    assert not [op for op in ops if op.kind == "rule_add" and op.where == "pod"]  # eth0 keeps main
+    assert not [op for op in ops if op.kind == "rule_add" and op.where == "pod" and op.src]  # eth0 keeps main
 
 
 def test_an_underlay_net1_uses_the_existing_veth0_and_its_own_table():
@@ -104,8 +105,8 @@ def test_an_underlay_net1_uses_the_existing_veth0_and_its_own_table():
     plan = plan_add(CoordinatorConfig(mode="auto"), nic=Nic("net1", (("10.7.0.9/16", "10.7.0.1"),)), container_id=CID,
                     pod=pod, host=host)
     assert plan.mode == "underlay"
-    assert Op("rule_add", "pod", src="10.7.0.9/32", table=100) in plan.ops
-    assert (f"{NODE_IP}/32", None, "veth0", "link") in routes(plan.ops, 100)
+    assert Op("rule_add", "pod", src="10.7.0.9/32", table=101) in plan.ops
+    assert (f"{NODE_IP}/32", None, "veth0", "link") in routes(plan.ops, 101)
     assert not [op for op in plan.ops if op.kind == "veth_add"]
 
 
@@ -143,7 +144,7 @@ def test_mac_prefix_tx_queue_len_rp_filter_and_policy_routes_are_planned():
     ops = plan_add(cfg, nic=NET1, container_id=CID, pod=CALICO_POD, host=HOST).ops
     assert Op("link_set", "pod", dev="net1", mac="0a:1b:0a:06:d4:91", value=2000) in ops
     assert Op("sysctl", "pod", key="net/ipv4/conf/all/rp_filter", value=0) in ops
-    assert Op("route_add", "pod", dst="172.16.0.0/16", gw="10.6.0.254", dev="net1", table=100) in ops
+    assert Op("route_add", "pod", dst="172.16.0.0/16", gw="10.6.0.254", dev="net1", table=101) in ops
 
 
 @pytest.mark.parametrize("ip, mac", [("10.6.212.145/16", "0a:1b:0a:06:d4:91"),
@@ -164,11 +165,11 @@ def test_del_removes_the_host_veth_routes_and_leftover_rules_only():
     assert ops[0].dev == host_veth_name(CID)
 
 
-def test_moving_the_default_keeps_the_old_nics_replies_in_table_99():
+def test_moving_the_default_keeps_the_old_nics_replies_in_table_100_as_upstream():
     cfg = CoordinatorConfig(mode="overlay", pod_cidrs=CFG.pod_cidrs, pod_default_route_nic="net1")
     ops = plan_add(cfg, nic=NET1, container_id=CID, pod=CALICO_POD, host=HOST).ops
-    assert Op("rule_add", "pod", src="10.233.73.210/32", table=99) in ops
-    assert Op("route_add", "pod", dst="default", gw="169.254.1.1", dev="eth0", table=99) in ops
+    assert Op("rule_add", "pod", src="10.233.73.210/32", table=100) in ops
+    assert Op("route_add", "pod", dst="default", gw="169.254.1.1", dev="eth0", table=100) in ops
     assert Op("route_add", "pod", dst="default", gw="10.6.0.1", dev="net1") in ops
 
 
@@ -177,9 +178,64 @@ def test_a_dual_stack_nic_is_planned_per_family():
     cfg = CoordinatorConfig(mode="overlay", pod_cidrs=("10.233.64.0/18", "fd85:ee78:d8a6:8607::/64"))
     nic = Nic("net1", (("10.6.212.145/16", "10.6.0.1"), ("fd00:10:6::2e5/64", "fd00:10:6::1")))
     ops = plan_add(cfg, nic=nic, container_id=CID, pod=CALICO_POD, host=host).ops
-    assert Op("rule_add", "pod", src="fd00:10:6::2e5/128", table=100) in ops
-    assert ("fd85:ee78:d8a6:8607::/64", "fd00:10:6::11", "eth0", "universe") in routes(ops, 100)
-    assert ("10.233.64.0/18", NODE_IP, "eth0", "universe") in routes(ops, 100)
-    assert Op("route_add", "pod", dst="default", gw="fd00:10:6::1", dev="net1", table=100) in ops
+    assert Op("rule_add", "pod", src="fd00:10:6::2e5/128", table=101) in ops
+    assert ("fd85:ee78:d8a6:8607::/64", "fd00:10:6::11", "eth0", "universe") in routes(ops, 101)
+    assert ("10.233.64.0/18", NODE_IP, "eth0", "universe") in routes(ops, 101)
+    assert Op("route_add", "pod", dst="default", gw="fd00:10:6::1", dev="net1", table=101) in ops
     assert not [op for op in ops if op.kind == "route_add" and op.gw and (":" in op.gw) != (":" in op.dst)
                 and op.dst != "default"]
+
+
+DUAL_POD = PodState(links=(Link("lo", 1), Link("eth0", 2, mac="aa:aa:aa:aa:aa:aa",
+                                                addresses=("10.6.0.50/16", "fd00:6::50/64"))),
+                    routes=(RouteEntry("default", "eth0", gw="10.6.0.1"), RouteEntry("default", "eth0", gw="fd00:6::1")))
+DUAL_ETH0 = Nic("eth0", (("10.6.0.50/16", "10.6.0.1"), ("fd00:6::50/64", "fd00:6::1")))
+DUAL_HOST = HostState(links=(Link("lo", 1), Link("ens192", 2, addresses=(f"{NODE_IP}/16", "fd00:6::11/64"))),
+                      route_src=(NODE_IP, "fd00:6::11"))
+
+
+def test_ipv6_is_enabled_in_the_pod_before_any_ipv6_route_and_only_for_ipv6_nics():
+    ops = plan_add(CoordinatorConfig(mode="underlay"), nic=DUAL_ETH0, container_id=CID, pod=DUAL_POD,
+                   host=DUAL_HOST).ops
+    keys = [op.key for op in ops if op.kind == "sysctl"]
+    assert keys[:3] == ["net/ipv6/conf/all/disable_ipv6", "net/ipv6/conf/default/disable_ipv6",
+                        "net/ipv6/conf/eth0/disable_ipv6"]
+    assert "net/ipv6/conf/veth0/disable_ipv6" in keys
+    first_v6 = min(i for i, op in enumerate(ops) if op.kind in ("route_add", "rule_add") and op.where == "pod"
+                   and ":" in (op.dst + (op.gw or "")))
+    last_sysctl = max(i for i, op in enumerate(ops) if op.kind == "sysctl")
+    veth = next(i for i, op in enumerate(ops) if op.kind == "veth_add")
+    assert last_sysctl < first_v6 and keys.index("net/ipv6/conf/default/disable_ipv6") < veth
+    v4_only = plan_add(CoordinatorConfig(mode="underlay"), nic=ETH0, container_id=CID, pod=UNDERLAY_POD,
+                       host=HOST).ops
+    assert not [op for op in v4_only if op.kind == "sysctl" and "ipv6" in op.key]
+
+
+def test_an_underlay_eth0_answers_the_nodes_connections_through_veth0_in_both_families():
+    ops = plan_add(CoordinatorConfig(mode="underlay"), nic=DUAL_ETH0, container_id=CID, pod=DUAL_POD,
+                   host=DUAL_HOST).ops
+    for family, any_dst, host_ip in ((4, "0.0.0.0/0", NODE_IP), (6, "::/0", "fd00:6::11")):
+        assert Op("rule_add", "pod", mark=0x1, table=100, priority=1000, dst=any_dst) in ops
+        assert Op("route_add", "pod", dst="default", gw=host_ip, dev="veth0", table=100) in ops
+        assert [op.args for op in ops if op.kind == "iptables" and op.key == str(family)] == [(
+            "PREROUTING -i veth0 -m conntrack --ctstate NEW -j MARK --set-xmark 0x1/0xffffffff",
+            "PREROUTING -m mark --mark 0x1 -j CONNMARK --save-mark",
+            "OUTPUT -j CONNMARK --restore-mark")]
+        assert (f"{host_ip}/{32 if family == 4 else 128}", None, "veth0", "link") in routes(ops, 254)
+    overlay = plan_add(CFG, nic=NET1, container_id=CID, pod=CALICO_POD, host=HOST).ops
+    assert not [op for op in overlay if op.kind == "iptables" or op.mark]
+
+
+def test_veth_mtu_and_link_address_reach_veth0():
+    cfg = CoordinatorConfig(mode="underlay", veth_mtu=9000, veth_link_address="169.254.200.1")
+    ops = plan_add(cfg, nic=ETH0, container_id=CID, pod=UNDERLAY_POD, host=HOST).ops
+    (veth,) = [op for op in ops if op.kind == "veth_add"]
+    assert veth.value == 9000
+    assert Op("addr_add", "pod", dev="veth0", dst="169.254.200.1/32") in ops
+
+
+def test_pod_default_cni_nic_names_the_cluster_nic():
+    cfg = CoordinatorConfig(mode="auto", pod_default_cni_nic="net1")
+    pod = PodState(links=(Link("lo", 1), Link("net1", 2, addresses=("10.6.0.50/16",))))
+    plan = plan_add(cfg, nic=Nic("net1", (("10.6.0.50/16", "10.6.0.1"),)), container_id=CID, pod=pod, host=HOST)
+    assert plan.mode == "underlay" and [op.kind for op in plan.ops].count("veth_add") == 1

@@ -1,8 +1,8 @@
 """What the data-plane tests need from the machine, and a clear skip where it is missing.
 
-These tests need root, iproute2 with `ip netns`, and Debian's containernetworking-plugins
-(`/usr/lib/cni/macvlan`, ...). CI runs as root and `.ci/run` installs both packages, so there
-they always run; `test_underlay_pods` also needs `spiderpool agent`.
+These tests need root, iproute2 with `ip netns`, iptables (the coordinator's reply-via-veth0
+marks in underlay pods) and Debian's containernetworking-plugins (`/usr/lib/cni/macvlan`, ...).
+CI runs as root and `.ci/run` installs these packages, so there they always run; `test_underlay_pods` also needs `spiderpool agent`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ def missing_requirement() -> str | None:
         return "network namespace tests need root"
     if shutil.which("ip") is None:
         return "network namespace tests need iproute2 (`ip`)"
+    if shutil.which("iptables") is None or shutil.which("ip6tables") is None:
+        return "network namespace tests need iptables and ip6tables (apt-get install iptables)"
     probe = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10)
     if probe.returncode != 0:
         return f"`ip netns` does not work here: {probe.stderr.strip()}"

@@ -2,13 +2,15 @@
 
 One namespace cluster per module:
 
-    router   10.6.0.1/16  10.7.0.1/16          (the underlay gateway; 10.7.0.1 is "outside")
-    node1    10.6.0.11/16  lo 10.96.0.10        (a "service" address of the service CIDR)
-    node2    10.6.0.12/16
+    router   10.6.0.1/16  10.7.0.1/16  fd00:6::1/64    (the underlay gateway; 10.7.0.1 is "outside")
+    node1    10.6.0.11/16  fd00:6::11/64  lo 10.96.0.10, fd96::10   (a "service" address of each service CIDR)
+    node2    10.6.0.12/16  fd00:6::12/64
 
-Cluster CIDRs: pods 10.244.0.0/16 (ptp's host-local hands out 10.244.<n>.0/24 per node),
-services 10.96.0.0/16; both reach the agent through SpiderCoordinator `default` status.
-Overlay pods must end up with seed 002's `ip rule` / `ip route` / `ip route show table 100`.
+Cluster CIDRs: pods 10.244.0.0/16 (ptp's host-local hands out 10.244.<n>.0/24 per node) and
+fd44::/64, services 10.96.0.0/16 and fd96::/112; they reach the agent through SpiderCoordinator
+`default` status. Overlay pods must end up with seed 002's `ip rule` / `ip route` / policy table
+(numbered as upstream does today: the first extra NIC's table is 101, seed 002's older release
+used 100).
 """
 
 from __future__ import annotations
@@ -31,12 +33,16 @@ metadata:
   name: netns-coordinator
 spec:
   cluster:
-    ipVersions: [4]
+    ipVersions: [4, 6]
   ippools:
     - name: underlay-6
       subnet: 10.6.0.0/16
       ips: [10.6.168.60-10.6.168.79]
       gateway: 10.6.0.1
+    - name: underlay-6-v6
+      subnet: fd00:6::/64
+      ips: [fd00:6::100-fd00:6::1ff]
+      gateway: fd00:6::1
   networks:
     - name: macvlan-ens192
       namespace: kube-system
@@ -46,14 +52,24 @@ spec:
       cniVersion: 1.0.0
       ippools: {ipv4: [underlay-6]}
       coordinator: false
+    - name: macvlan-dual
+      namespace: kube-system
+      type: macvlan
+      master: ens192
+      mode: bridge
+      cniVersion: 1.0.0
+      ippools: {ipv4: [underlay-6], ipv6: [underlay-6-v6]}
+      coordinator: false
   coordinator:
     mode: auto
     hostRuleTable: 500
     tunePodRoutes: true
 """
-NAD = "kube-system/macvlan-ens192"
+NAD, DUAL_NAD = "kube-system/macvlan-ens192", "kube-system/macvlan-dual"
 POD_CIDR, SERVICE_CIDR, SERVICE_IP = "10.244.0.0/16", "10.96.0.0/16", "10.96.0.10"
+POD_CIDR6, SERVICE_CIDR6, SERVICE_IP6 = "fd44::/64", "fd96::/112", "fd96::10"
 NODES = {"node1": ("10.6.0.11", "10.244.1.0/24"), "node2": ("10.6.0.12", "10.244.2.0/24")}
+NODES6 = {"node1": "fd00:6::11", "node2": "fd00:6::12"}
 DEFAULT_ROUTE_NIC = "ipam.spidernet.io/default-route-nic"
 
 
@@ -64,10 +80,13 @@ def cluster(tmp_path_factory, real_control_plane):
     spec.write_text(SPEC)
     with Bed(server=RealCluster(real_control_plane)) as bed:
         bed.add_switch()
-        bed.add_router(addresses=["10.6.0.1/16", "10.7.0.1/16"])
+        router = bed.add_router(addresses=["10.6.0.1/16", "10.7.0.1/16"])
+        kernel.ip("address", "add", "fd00:6::1/64", "dev", "eth0", "nodad", netns=router)
         for name, (address, _) in NODES.items():
             node = bed.add_node(name, address=f"{address}/16")
+            kernel.ip("address", "add", f"{NODES6[name]}/64", "dev", node.master, "nodad", netns=node.netns)
             kernel.add_address("lo", f"{SERVICE_IP}/32", node.netns)  # no dummy module here: lo serves
+            kernel.ip("address", "add", f"{SERVICE_IP6}/128", "dev", "lo", "nodad", netns=node.netns)
             kernel.set_up("lo", node.netns)
         bed.install_plugins()
         bed.apply(spec)
@@ -82,7 +101,8 @@ def _publish_cluster_cidrs(bed: Bed) -> None:
 
     client.CustomObjectsApi(bed.cluster.client).patch_cluster_custom_object_status(
         "spiderpool.spidernet.io", "v2beta1", "spidercoordinators", "default",
-        {"status": {"phase": "Synced", "overlayPodCIDR": [POD_CIDR], "serviceCIDR": [SERVICE_CIDR]}})
+        {"status": {"phase": "Synced", "overlayPodCIDR": [POD_CIDR, POD_CIDR6],
+                    "serviceCIDR": [SERVICE_CIDR, SERVICE_CIDR6]}})
 
 
 @pytest.fixture
@@ -102,8 +122,8 @@ def ptp_network(bed: Bed, node: str) -> Network:
                                 "dataDir": str(bed.workdir / f"host-local-{node}")}}]})
 
 
-def macvlan_network(bed: Bed, **coordinator) -> Network:
-    base = bed.network(NAD).without("coordinator").to_dict()
+def macvlan_network(bed: Bed, nad: str = NAD, **coordinator) -> Network:
+    base = bed.network(nad).without("coordinator").to_dict()
     base["plugins"].append({"type": "coordinator", **coordinator})
     return Network.parse(base)
 
@@ -137,7 +157,13 @@ def shape(routes: list[dict]) -> set[str]:
 
 
 def rule_shape(rules: list[dict]) -> set[str]:
-    return {(f"from {r['src']}" if r.get("src") else "from all") + f" lookup {r['table']}" for r in rules}
+    return {(f"from {r['src']}" if r.get("src") else "from all") + (f" fwmark {r['fwmark']}" if r.get("fwmark") else "")
+            + f" lookup {r['table']}" for r in rules}
+
+
+def route_set(routes: list[dict]) -> set[tuple]:
+    """(dst, via, dev, src) of each route: the same shape for both families (`ip -6` prints no scope)."""
+    return {(r["dst"], r.get("gateway"), r["dev"], r.get("prefsrc")) for r in routes}
 
 
 def eth0_ip(bed: Bed, pod: Pod) -> str:
@@ -151,13 +177,13 @@ def test_an_overlay_pod_gets_seed_002s_rules_and_routes(bed):
     ip, node_ip = net1_ip(net1), NODES["node1"][0]
     ptp_gw = "10.244.1.1"
 
-    assert "from %s lookup 100" % ip in rule_shape(bed.rules(pod))
+    assert "from %s lookup 101" % ip in rule_shape(bed.rules(pod))
     main = shape(bed.routes(pod))
     assert {f"default via {ptp_gw} dev eth0", f"10.6.0.0/16 dev net1 scope link src {ip}",
             f"{node_ip} dev eth0 scope link", f"{SERVICE_CIDR} via {node_ip} dev eth0",
             f"{POD_CIDR} via {node_ip} dev eth0"} <= main, main
     assert not any(line.startswith("default") and "net1" in line for line in main)
-    table = shape(bed.routes(pod, table="100"))
+    table = shape(bed.routes(pod, table="101"))
     assert table == {"default via 10.6.0.1 dev net1", f"10.6.0.0/16 dev net1 scope link src {ip}",
                      f"{node_ip} dev eth0 scope link", f"{SERVICE_CIDR} via {node_ip} dev eth0",
                      f"{POD_CIDR} via {node_ip} dev eth0"}, table
@@ -173,15 +199,15 @@ def test_an_overlay_pod_reaches_services_and_its_node_through_eth0_and_the_under
     assert bed.ping(pod.node, net1_ip(net1), count=2)["received"] >= 1  # the node, through the host rule table
 
 
-def test_a_second_underlay_nic_gets_the_next_table(bed):
+def test_a_second_overlay_nic_gets_the_next_table(bed):
     pod, net1 = overlay_pod(bed, "node1", "two-nics")
     net2 = Attachment(pod.container_id, "net2", pod.attachment.netns, pod.attachment.cni_args)
     network = pod.extras[0][0]
     pod.extras.append((network, net2))
     pod.node.runtime.add(network, net2)
     ip2 = net2.result["ips"][0]["address"].split("/")[0]
-    assert {f"from {net1_ip(net1)} lookup 100", f"from {ip2} lookup 101"} <= rule_shape(bed.rules(pod))
-    assert "default via 10.6.0.1 dev net2" in shape(bed.routes(pod, table="101"))
+    assert {f"from {net1_ip(net1)} lookup 101", f"from {ip2} lookup 102"} <= rule_shape(bed.rules(pod))
+    assert "default via 10.6.0.1 dev net2" in shape(bed.routes(pod, table="102"))
     assert not any(line.startswith("default") and "net2" in line for line in shape(bed.routes(pod)))
 
 
@@ -189,8 +215,8 @@ def test_the_default_route_follows_the_pod_annotation(bed):
     pod, _ = overlay_pod(bed, "node1", "default-net1", annotations={DEFAULT_ROUTE_NIC: "net1"})
     defaults = [line for line in shape(bed.routes(pod)) if line.startswith("default")]
     assert defaults == ["default via 10.6.0.1 dev net1"]
-    assert f"from {eth0_ip(bed, pod)} lookup 99" in rule_shape(bed.rules(pod))  # eth0 still answers via eth0
-    assert shape(bed.routes(pod, table="99")) == {"default via 10.244.1.1 dev eth0"}
+    assert f"from {eth0_ip(bed, pod)} lookup 100" in rule_shape(bed.rules(pod))  # eth0 still answers via eth0
+    assert shape(bed.routes(pod, table="100")) == {"default via 10.244.1.1 dev eth0"}
     assert bed.ping(pod, "10.7.0.1", count=2)["received"] >= 1  # outside, through the underlay gateway
     assert bed.ping(pod, SERVICE_IP, count=2)["received"] >= 1  # services still through eth0
 
@@ -260,7 +286,7 @@ def test_mac_prefix_tx_queue_len_rp_filter_hijack_and_policy_routes_reach_the_ke
     assert rp == "2"
     assert open("/proc/sys/net/ipv4/conf/all/rp_filter").read() == before  # the pod's, not the agent's
     assert f"169.254.0.0/16 via {NODES['node1'][0]} dev eth0" in shape(bed.routes(pod))
-    assert "172.16.0.0/16 via 10.6.0.254 dev net1" in shape(bed.routes(pod, table="100"))
+    assert "172.16.0.0/16 via 10.6.0.254 dev net1" in shape(bed.routes(pod, table="101"))
     assert bed.ping(pod, "10.6.0.1", count=2)["received"] >= 1  # the router learns the new MAC
 
 
@@ -271,7 +297,143 @@ def test_disabled_mode_passes_the_result_through_and_touches_nothing(bed):
     pod.extras = [(network, net1)]
     pod.node.runtime.add(network, net1)
     assert net1.result["ips"][0]["address"].startswith("10.6.168.")
-    assert not [r for r in bed.rules(pod) if r.get("table") == "100"]
+    assert not [r for r in bed.rules(pod) if r.get("table") in ("100", "101")]
+
+
+# -- reply via veth0, veth knobs (underlay) --------------------------------------------------------------
+
+def test_an_underlay_pod_answers_what_came_in_through_veth0_through_veth0(bed):
+    """A connection the node forwards into the pod (kube-proxy, a NodePort) is answered back through veth0,
+    not straight out of eth0 by the underlay: upstream's CONNMARK + `fwmark 0x1 lookup 100`."""
+    pod = underlay_pod(bed, "node1", "reply-veth0")
+    node1, node2 = bed.node("node1"), bed.node("node2")
+    host_veth = "veth" + pod.container_id[:11]
+    assert "from all fwmark 0x1 lookup 100" in rule_shape(bed.rules(pod))
+    assert shape(bed.routes(pod, table="100")) == {f"default via {NODES['node1'][0]} dev veth0"}
+    mangle = kernel.exec_in(pod.netns, ["iptables-save", "-t", "mangle"]).stdout.decode()
+    assert "-A PREROUTING -i veth0 -m conntrack --ctstate NEW -j MARK --set-xmark 0x1/0xffffffff" in mangle, mangle
+    assert "-A OUTPUT -j CONNMARK --restore-mark" in mangle, mangle
+    kernel.write_sysctl(node1.netns, "net.ipv4.ip_forward", "1")
+    kernel.ip("route", "replace", f"{pod.ip}/32", "via", NODES["node1"][0], netns=node2.netns)  # as a NodePort hop
+    count = ["iptables", "-w", "-A", "FORWARD", "-i", host_veth, "-d", NODES["node2"][0], "-p", "icmp",
+             "--icmp-type", "echo-reply", "-j", "ACCEPT"]
+    try:
+        assert kernel.exec_in(node1.netns, count).returncode == 0
+        answered = bed.ping(node2, pod.ip, count=3)["received"]
+        listed = kernel.exec_in(node1.netns, ["iptables", "-w", "-L", "FORWARD", "-v", "-x", "-n"]).stdout.decode()
+        replies = int(next(line.split()[0] for line in listed.splitlines() if host_veth in line))
+    finally:
+        kernel.ip("route", "del", f"{pod.ip}/32", netns=node2.netns)
+        kernel.exec_in(node1.netns, ["iptables", "-w", "-D", *count[3:]])
+        kernel.write_sysctl(node1.netns, "net.ipv4.ip_forward", "0")
+    assert answered >= 1
+    assert replies >= answered, f"{replies} replies came back through {host_veth} for {answered} answered pings"
+
+
+def test_the_reply_marks_are_added_once_however_often_add_runs(bed):
+    from coordinator.apply import apply
+    from coordinator.plan import REPLY_IPTABLES, Op
+
+    scratch = bed._netns("marks")
+    try:
+        for _ in range(2):  # a retried ADD
+            apply([Op("iptables", "pod", key=family, args=REPLY_IPTABLES) for family in ("4", "6")],
+                  pod_netns=scratch, host_netns=None)
+        for tool in ("iptables", "ip6tables"):
+            listed = kernel.exec_in(scratch, [tool, "-t", "mangle", "-S"]).stdout.decode().splitlines()
+            assert len([line for line in listed if line.startswith("-A ")]) == 3, (tool, listed)
+    finally:
+        kernel.delete_netns(scratch)
+
+
+def test_veth_mtu_and_link_address_reach_the_veth_pair(bed):
+    pod = bed.run_pod("node1", "veth-knobs", network=macvlan_network(bed, mode="underlay", vethMTU=1400,
+                                                                          vethLinkAddress="169.254.200.1"))
+    (veth0,) = json.loads(kernel.ip("-j", "link", "show", "veth0", netns=pod.netns))
+    (peer,) = json.loads(kernel.ip("-j", "link", "show", "veth" + pod.container_id[:11], netns=pod.node.netns))
+    assert veth0["mtu"] == peer["mtu"] == 1400
+    assert "169.254.200.1/32" in bed.cidrs(pod, "veth0")
+
+
+# -- dual stack ---------------------------------------------------------------------------------------
+
+def sysctl(netns: str, key: str) -> str:
+    return kernel.exec_in(netns, ["cat", "/proc/sys/" + key.replace(".", "/")]).stdout.decode().strip()
+
+
+def dual_pod(bed: Bed, node: str, name: str) -> Pod:
+    """A dual-stack underlay pod whose sandbox starts with IPv6 off (all and default disable_ipv6=1), as
+    runtimes leave it on nodes that turn IPv6 off by default."""
+    pod = bed.prepare_pod(node, name, network=macvlan_network(bed, DUAL_NAD, mode="underlay"))
+    for scope in ("all", "default"):
+        kernel.write_sysctl(pod.netns, f"net.ipv6.conf.{scope}.disable_ipv6", "1")
+    try:
+        bed._add(pod)
+    except CniFailure as failure:
+        raise AssertionError(f"{failure}\n{bed.agent_log(node)}") from None
+    return pod
+
+
+def family_ips(pod_or_attachment) -> tuple[str, str]:
+    ips = [ip["address"].split("/")[0] for ip in pod_or_attachment.result["ips"]]
+    return next(ip for ip in ips if ":" not in ip), next(ip for ip in ips if ":" in ip)
+
+
+def test_a_dual_stack_underlay_pod_gets_ipv6_routes_and_rules_like_the_ipv4_ones(bed):
+    pod = dual_pod(bed, "node1", "dual-0")
+    ip4, ip6 = family_ips(pod)
+    node4, node6 = NODES["node1"][0], NODES6["node1"]
+    for key in ("all", "default", "eth0", "veth0"):
+        assert sysctl(pod.netns, f"net.ipv6.conf.{key}.disable_ipv6") == "0", key
+    for family, node_ip, service, ip in ((4, node4, SERVICE_CIDR, ip4), (6, node6, SERVICE_CIDR6, ip6)):
+        main = route_set(bed.routes(pod, family=family))
+        assert {(node_ip, None, "veth0", ip), (service, node_ip, "veth0", ip)} <= main, (family, main)
+        assert "from all fwmark 0x1 lookup 100" in rule_shape(bed.rules(pod, family=family)), family
+        assert route_set(bed.routes(pod, family=family, table="100")) == {("default", node_ip, "veth0", None)}
+        assert "from all lookup 500" in rule_shape(bed.rules(pod.node, family=family)), family
+        assert (ip, None, "veth" + pod.container_id[:11], None) in route_set(
+            bed.routes(pod.node, family=family, table="500"))
+    assert bed.ping(pod.node, ip6, count=2)["received"] >= 1  # the node, through the host rule table
+    assert bed.ping(pod, SERVICE_IP6, count=2)["received"] >= 1  # a service, through veth0
+    assert bed.ping(pod, "fd00:6::1", count=2)["received"] >= 1  # the underlay gateway, through eth0
+
+
+def test_a_second_dual_stack_underlay_nic_gets_table_101_with_a_rule_per_family(bed):
+    pod = dual_pod(bed, "node1", "dual-1")
+    net1 = Attachment(pod.container_id, "net1", pod.attachment.netns, pod.attachment.cni_args)
+    network = macvlan_network(bed, DUAL_NAD, mode="underlay")
+    pod.extras = [(network, net1)]
+    try:
+        pod.node.runtime.add(network, net1)
+    except CniFailure as failure:
+        raise AssertionError(f"{failure}\n{bed.agent_log('node1')}") from None
+    ip4, ip6 = family_ips(net1)
+    for family, ip, gateway in ((4, ip4, "10.6.0.1"), (6, ip6, "fd00:6::1")):
+        assert f"from {ip} lookup 101" in rule_shape(bed.rules(pod, family=family)), family
+        assert ("default", gateway, "net1", None) in route_set(bed.routes(pod, family=family, table="101"))
+        main = bed.routes(pod, family=family)
+        assert not [r for r in main if r["dst"] == "default" and "net1" in json.dumps(r)], (family, main)
+
+
+# -- multi-NIC DEL -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("order", ["net1 then eth0", "eth0 alone"])
+def test_deleting_a_two_nic_pod_releases_every_ip(bed, order):
+    """Multus DELs net1 then eth0; when net1's DEL never comes (a lost delegate), eth0's frees it as well."""
+    pod = underlay_pod(bed, "node1", "two-nic-" + order.split()[0])
+    net1 = Attachment(pod.container_id, "net1", pod.attachment.netns, pod.attachment.cni_args)
+    network = macvlan_network(bed, mode="underlay")
+    pod.extras = [(network, net1)]
+    pod.node.runtime.add(network, net1)
+    assert len(bed.records_of(pod)) == 2 and net1_ip(net1) in bed.records_of(pod)
+    bed.terminate_pod(pod)
+    if order == "net1 then eth0":
+        pod.node.runtime.delete(network, net1)
+    pod.node.runtime.delete(pod.network, pod.attachment)
+    assert bed.records_of(pod) == {}, bed.agent_log("node1")
+    assert bed.endpoint(pod) is None
+    if order == "eth0 alone":
+        pod.node.runtime.delete(network, net1)  # the late DEL: nothing left to free, and success
 
 
 # -- detectIPConflict (last in the module: the intruder's addresses must not linger in neighbour caches) --

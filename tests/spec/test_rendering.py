@@ -105,7 +105,18 @@ def test_zones_selecting_values_of_one_label_become_one_in_expression(write_spec
      [{"type": "macvlan", "master": "ens192", "mode": "bridge", "ipam": {"type": "spiderpool", "default_ipv4_ippool": ["p4"]}},
       {"type": "coordinator"}]),
     ("{name: n, type: macvlan, master: ens192, vlanID: 100, mtu: 9000, coordinator: false}",
-     [{"type": "macvlan", "master": "ens192.100", "mode": "bridge", "mtu": 9000, "ipam": {"type": "spiderpool"}}]),
+     [{"type": "ifacer", "interfaces": ["ens192"], "vlanID": 100},
+      {"type": "macvlan", "master": "ens192.100", "mode": "bridge", "mtu": 9000, "ipam": {"type": "spiderpool"}}]),
+    ("{name: n, type: macvlan, master: [ens192, ens224], bond: {name: bond0, mode: 4, options: miimon=100}}",
+     [{"type": "ifacer", "interfaces": ["ens192", "ens224"], "bond": {"name": "bond0", "mode": 4, "options": "miimon=100"}},
+      {"type": "macvlan", "master": "bond0", "mode": "bridge", "ipam": {"type": "spiderpool"}}, {"type": "coordinator"}]),
+    ("{name: n, type: ipvlan, master: [ens192, ens224], vlanID: 30, bond: {name: bond0, mode: 1}, coordinator: false}",
+     [{"type": "ifacer", "interfaces": ["ens192", "ens224"], "vlanID": 30, "bond": {"name": "bond0", "mode": 1}},
+      {"type": "ipvlan", "master": "bond0.30", "mode": "l2", "ipam": {"type": "spiderpool"}}]),
+    ("{name: n, type: macvlan, master: ens192, coordinator: {vethMTU: 9000, vethLinkAddress: 169.254.200.1, "
+     "podDefaultCniNic: net0}}",
+     [{"type": "macvlan", "master": "ens192", "mode": "bridge", "ipam": {"type": "spiderpool"}},
+      {"type": "coordinator", "vethMTU": 9000, "vethLinkAddress": "169.254.200.1", "podDefaultCniNic": "net0"}]),
     ("{name: n, type: ipvlan, master: bond0, coordinator: {mode: underlay, podDefaultRouteNIC: net1}}",
      [{"type": "ipvlan", "master": "bond0", "mode": "l2", "ipam": {"type": "spiderpool"}},
       {"type": "coordinator", "mode": "underlay", "podDefaultRouteNic": "net1"}]),
@@ -166,6 +177,12 @@ def test_the_coordinator_gets_every_field_with_defaults_filled(write_spec):
     assert coordinator["spec"] == {"hijackCIDR": ["169.254.25.10/32"], "hostRuleTable": 500, "mode": "underlay",
                                    "podCIDRType": "auto", "podDefaultRouteNIC": "", "podMACPrefix": "",
                                    "podRPFilter": 0, "tunePodRoutes": True, "txQueueLen": 0}
+
+
+def test_the_cluster_coordinator_carries_the_veth_knobs(write_spec):
+    path = write_spec("spec:\n  coordinator: {mode: underlay, vethMTU: 9000, vethLinkAddress: 169.254.200.1}\n")
+    spec = by_kind(render_path(path), "SpiderCoordinator")["default"]["spec"]
+    assert (spec["vethMTU"], spec["vethLinkAddress"]) == (9000, "169.254.200.1")
 
 
 def _render_cli(path, cwd):

@@ -115,20 +115,32 @@ def test_a_statefulset_pod_gone_from_the_api_keeps_its_ip_through_its_endpoint_o
     assert out.kept and out.pool_changes == ()
 
 
-def test_del_for_one_interface_frees_that_interface_and_the_last_one_deletes_the_endpoint():
+def _two_nics():
     annotations = {"ipam.spidernet.io/ippools": json.dumps([{"interface": "eth0", "ipv4": ["p4"]},
                                                             {"interface": "net1", "ipv4": ["p4"]}])}
     snap = snapshot(pool("p4"))
     for nic in ("eth0", "net1"):
         snap = commit(snap, allocate(Request(pod(annotations=annotations), nic=nic), snap))
-    out = release(snap, namespace="default", name="web-0", uid="uid-web-0", nic="net1")
-    snap = commit(snap, out)
-    assert holders(snap, "p4") == {"10.6.168.60": "uid-web-0"}
-    assert [e["interface"] for e in snap.endpoints[("default", "web-0")].status["current"]["ips"]] == ["eth0"]
-    out = release(snap, namespace="default", name="web-0", uid="uid-web-0", nic="eth0")
+    assert set(holders(snap, "p4").values()) == {"uid-web-0"} and len(holders(snap, "p4")) == 2
+    return snap
+
+
+@pytest.mark.parametrize("nic", ["net1", "eth0"])
+def test_del_of_any_interface_of_a_dead_pod_frees_every_interface_and_the_endpoint(nic):
+    snap = _two_nics()  # the pod is gone from the API: dead
+    out = release(snap, namespace="default", name="web-0", uid="uid-web-0", nic=nic)
     assert out.endpoint.delete
     snap = commit(snap, out)
     assert holders(snap, "p4") == {} and ("default", "web-0") not in snap.endpoints
+    again = release(snap, namespace="default", name="web-0", uid="uid-web-0", nic="eth0" if nic == "net1" else "net1")
+    assert again.pool_changes == () and again.endpoint is None  # the other NIC's DEL: nothing left, success
+
+
+def test_a_forced_release_frees_only_that_interface():
+    snap = commit(_two_nics(), release(_two_nics(), namespace="default", name="web-0", uid="uid-web-0", nic="net1",
+                                       force=True))
+    assert holders(snap, "p4") == {"10.6.168.60": "uid-web-0"}
+    assert [e["interface"] for e in snap.endpoints[("default", "web-0")].status["current"]["ips"]] == ["eth0"]
 
 
 def test_del_is_idempotent():
