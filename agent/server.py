@@ -131,6 +131,19 @@ def answer_get(routes: Routes, target: str) -> tuple[int, Any, str | None]:
     return 404, {"error": f"no route {target}"}, None
 
 
+def send(handler: BaseHTTPRequestHandler, status: int, payload: Any, content_type: str | None = None) -> None:
+    """Answer with `payload`: text as is (`content_type`, else plain text), anything else as JSON."""
+    if isinstance(payload, str):
+        data, kind = payload.encode("utf-8"), content_type or "text/plain; charset=utf-8"
+    else:
+        data, kind = json.dumps(payload).encode("utf-8"), "application/json"
+    handler.send_response(status)
+    handler.send_header("Content-Type", kind)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 def _handler(routes: Routes):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -154,15 +167,7 @@ def _handler(routes: Routes):
             self._send(*answer_get(routes, self.path))
 
         def _send(self, status: int, payload: Any, content_type: str | None = None) -> None:
-            if isinstance(payload, str):
-                data, kind = payload.encode("utf-8"), content_type or "text/plain; charset=utf-8"
-            else:
-                data, kind = json.dumps(payload).encode("utf-8"), "application/json"
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send(self, status, payload, content_type)
 
         def log_message(self, *args: Any) -> None:  # the agent logs requests itself
             pass
@@ -303,16 +308,7 @@ class HealthServer:
             timeout = IDLE_TIMEOUT
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                status, payload, kind = answer_get(routes, self.path)
-                if isinstance(payload, str):
-                    data, kind = payload.encode("utf-8"), kind or "text/plain; charset=utf-8"
-                else:
-                    data, kind = json.dumps(payload).encode("utf-8"), "application/json"
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send(self, *answer_get(routes, self.path))
 
             def log_message(self, *args: Any) -> None:  # probes and scrapes are not news
                 pass
