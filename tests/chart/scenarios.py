@@ -11,6 +11,10 @@ controller  leads (Lease), applies a spec from git (every kind it renders, both 
             SpiderCoordinator's status, and hands the Lease back on SIGTERM;
 agent       syncs its cache, allocates and releases IPs (a plain pod and a StatefulSet's),
             answers the coordinator (reading SpiderCoordinator `default`), writes its NodeReport.
+
+A new behaviour (SpiderSubnet auto pools, say) is proven the same way: add its steps here; then
+`test_every_request_was_allowed_and_is_covered_by_the_chart` names each request no rule covers
+(add that rule to the chart's templates/rbac-*.yaml), and the other tests keep every rule needed.
 """
 
 from __future__ import annotations
