@@ -22,7 +22,7 @@ from .commit import Committer
 from .logs import Log, setup
 from .metrics import AgentMetrics
 from .nodereport import NodeReporter
-from .server import AgentServer, Peer, Routes
+from .server import AgentServer, HealthServer, Peer, Routes, parse_listen
 from .service import AgentSettings, CniService
 
 
@@ -44,8 +44,9 @@ class Agent:
         self.coordinator = CoordinatorService(
             spider_coordinator=SpiderCoordinators(kube), pod_of=self.service.pod_of, release=self.service.release_nic,
             nodereport=self.nodereport, log=Log("cni", node=settings.node))  # IPConflict / GatewayUnreachable findings
-        self.server = AgentServer(socket_path, Routes(cni=self._cni, coordinator=self._coordinator,
-                                                      ready=self.cache.problems, metrics=self._metrics))
+        self.routes = Routes(cni=self._cni, coordinator=self._coordinator, ready=self.cache.problems,
+                             metrics=self._metrics)
+        self.server = AgentServer(socket_path, self.routes)
         self._stopped = False
 
     def _cni(self, body: Any, peer: Peer) -> dict:
@@ -85,10 +86,18 @@ class Agent:
 
 
 def run_agent(*, node: str, socket_path: str, kubeconfig: str | None = None, context: str | None = None,
-              log_level: str = "info") -> int:
-    """`spiderpool agent`: serve until SIGTERM/SIGINT; -> exit code."""
+              log_level: str = "info", health_listen: str | None = None) -> int:
+    """`spiderpool agent`: serve until SIGTERM/SIGINT; -> exit code.
+
+    `health_listen` ("HOST:PORT"): also answer /healthz, /readyz and /metrics over TCP there
+    (the kubelet's probes cannot reach a unix socket)."""
     setup(log_level)
     log = Log("agent", node=node)
+    try:
+        listen = parse_listen(health_listen) if health_listen else None
+    except ValueError as error:
+        log.error("bad --health-listen", error=str(error))
+        return 1
     try:
         kube = k8s.connect(kubeconfig=kubeconfig, context=context)
     except k8s.ApiError as error:
@@ -99,6 +108,12 @@ def run_agent(*, node: str, socket_path: str, kubeconfig: str | None = None, con
     except OSError as error:
         log.error("cannot serve the socket", socket=socket_path, error=str(error))
         return 1
+    try:
+        health = HealthServer(listen, agent.routes) if listen else None
+    except OSError as error:
+        log.error("cannot serve the health endpoint", listen=health_listen, error=str(error))
+        agent.stop()
+        return 1
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -108,8 +123,13 @@ def run_agent(*, node: str, socket_path: str, kubeconfig: str | None = None, con
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     agent.start()
+    if health:
+        health.start()
+        log.info("health endpoint", listen="%s:%d" % health.address)
     threading.Thread(target=_report_ready, args=(agent, log, stopping), daemon=True).start()
     stopping.wait()
+    if health:
+        health.stop()
     agent.stop()
     return 0
 

@@ -21,6 +21,7 @@ the coordinator checks the namespace it is asked to enter against the caller's.
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import socket
@@ -114,6 +115,35 @@ def read_body(headers: Any, rfile: Any) -> Any:
     return body
 
 
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def answer_get(routes: Routes, target: str) -> tuple[int, Any, str | None]:
+    """(status, payload, content type) of a GET: /healthz, /readyz, /metrics, else 404."""
+    path = target.split("?")[0]
+    if path == "/healthz":
+        return 200, "ok\n", None
+    if path == "/readyz":
+        problems = routes.ready()
+        return (503 if problems else 200), "".join(f"{p}\n" for p in problems) or "ok\n", None
+    if path == "/metrics":
+        return 200, routes.metrics(), METRICS_TYPE
+    return 404, {"error": f"no route {target}"}, None
+
+
+def send(handler: BaseHTTPRequestHandler, status: int, payload: Any, content_type: str | None = None) -> None:
+    """Answer with `payload`: text as is (`content_type`, else plain text), anything else as JSON."""
+    if isinstance(payload, str):
+        data, kind = payload.encode("utf-8"), content_type or "text/plain; charset=utf-8"
+    else:
+        data, kind = json.dumps(payload).encode("utf-8"), "application/json"
+    handler.send_response(status)
+    handler.send_header("Content-Type", kind)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 def _handler(routes: Routes):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -134,26 +164,10 @@ def _handler(routes: Routes):
             self._send(200, route(body, Peer.of(self.connection)))
 
         def do_GET(self) -> None:  # noqa: N802
-            path = self.path.split("?")[0]
-            if path == "/healthz":
-                return self._send(200, "ok\n")
-            if path == "/readyz":
-                problems = routes.ready()
-                return self._send(503 if problems else 200, "".join(f"{p}\n" for p in problems) or "ok\n")
-            if path == "/metrics":
-                return self._send(200, routes.metrics(), content_type="text/plain; version=0.0.4; charset=utf-8")
-            self._send(404, {"error": f"no route {self.path}"})
+            self._send(*answer_get(routes, self.path))
 
-        def _send(self, status: int, payload: Any, *, content_type: str | None = None) -> None:
-            if isinstance(payload, str):
-                data, kind = payload.encode("utf-8"), content_type or "text/plain; charset=utf-8"
-            else:
-                data, kind = json.dumps(payload).encode("utf-8"), "application/json"
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+        def _send(self, status: int, payload: Any, content_type: str | None = None) -> None:
+            send(self, status, payload, content_type)
 
         def log_message(self, *args: Any) -> None:  # the agent logs requests itself
             pass
@@ -282,3 +296,50 @@ class AgentServer:
                 os.unlink(self.path)
         except FileNotFoundError:
             pass
+
+
+class HealthServer:
+    """`/healthz`, `/readyz` and `/metrics` over TCP (`spiderpool agent --health-listen`), for the
+    kubelet's probes and Prometheus; GET only: the plugins' POST routes stay on the unix socket."""
+
+    def __init__(self, listen: tuple[str, int], routes: Routes):
+        class Handler(BaseHTTPRequestHandler):
+            server_version = "spiderpool-agent"
+            timeout = IDLE_TIMEOUT
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                send(self, *answer_get(routes, self.path))
+
+            def log_message(self, *args: Any) -> None:  # probes and scrapes are not news
+                pass
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+            block_on_close = False
+            address_family = socket.AF_INET6 if ":" in listen[0] else socket.AF_INET
+
+        self._server = Server(listen, Handler)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self._server.server_address[:2]
+
+    def start(self) -> "HealthServer":
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="agent-health", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+        self._server.server_close()
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """"HOST:PORT" (IPv6 in brackets) -> (host, port); ValueError naming what is wrong."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{value!r} is not HOST:PORT")
+    return host.strip("[]") or "0.0.0.0", int(port)

@@ -177,6 +177,9 @@ def _parser() -> argparse.ArgumentParser:
     agent.add_argument("--socket", default="/var/run/spidernet/spiderpool.sock", metavar="PATH",
                        help="unix socket to serve (default: /var/run/spidernet/spiderpool.sock)")
     agent.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    agent.add_argument("--health-listen", metavar="HOST:PORT",
+                       help="also serve /healthz, /readyz and /metrics over TCP here, for probes and Prometheus "
+                            "(e.g. 0.0.0.0:9712; default: off; the plugins' routes stay on the socket)")
     agent.set_defaults(func=cmd_agent)
 
     controller = sub.add_parser(
@@ -706,7 +709,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
     from agent.main import run_agent
 
     return run_agent(node=args.node, socket_path=args.socket, kubeconfig=_option(args, "kubeconfig", "KUBECONFIG"),
-                     context=_option(args, "context", "SPIDERPOOL_CONTEXT"), log_level=args.log_level)
+                     context=_option(args, "context", "SPIDERPOOL_CONTEXT"), log_level=args.log_level,
+                     health_listen=args.health_listen)
 
 
 def cmd_controller(args: argparse.Namespace) -> int:

@@ -65,3 +65,47 @@ def test_counters_and_histograms_render_the_prometheus_text_format_through_prome
     assert histogram.render()[2:] == ['demo_seconds_bucket{le="0.1"} 1.0', 'demo_seconds_bucket{le="1.0"} 2.0',
                                       'demo_seconds_bucket{le="+Inf"} 2.0', "demo_seconds_count 2.0",
                                       "demo_seconds_sum 0.55"]
+
+
+def test_the_agent_process_answers_probes_over_tcp_but_never_the_plugin_routes(cluster, objects, sock_dir):
+    """`spiderpool agent --health-listen` is what the chart's httpGet probes and the metrics
+    Service reach (a kubelet cannot probe a unix socket); CNI requests stay on the socket."""
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    from tests.conftest import REPO, eventually
+    from tests.watch.gitremote import free_port
+
+    objects.node("worker1")
+    port = free_port()
+    argv = [sys.executable, "-m", "reconciler", "agent", "--node", "worker1", "--socket", str(sock_dir / "a.sock")]
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+
+    bad = subprocess.run([*argv, "--health-listen", "nowhere"], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 1 and "'nowhere' is not HOST:PORT" in bad.stdout + bad.stderr
+
+    def get(path: str, data: bytes | None = None) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data),
+                                        timeout=5) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+        except OSError:
+            return 0, ""
+
+    agent = subprocess.Popen([*argv, "--health-listen", f"127.0.0.1:{port}"], cwd=REPO, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        eventually(lambda: get("/readyz") == (200, "ok\n"), timeout=30, what="/readyz 200 over TCP")
+        assert get("/healthz") == (200, "ok\n")
+        status, text = get("/metrics")
+        assert status == 200 and "spiderpool_agent_cache_synced" in text
+        assert get("/v1/cni", data=b"{}")[0] == 501       # http.server: no do_POST here
+        assert get("/nothing")[0] == 404
+    finally:
+        agent.terminate()
+        assert agent.wait(timeout=30) == 0

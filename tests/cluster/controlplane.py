@@ -221,13 +221,19 @@ class ControlPlane:
         path.chmod(0o600)
 
     def _audit_policy(self) -> Path:
-        """Audit what the product (the admin kubeconfig) and the tests' helpers send, nothing else:
-        request accounting on the real server (`tests/cluster/audit.py`) reads this log."""
+        """Audit what the product (the admin kubeconfig, or a service account outside kube-system)
+        and the tests' helpers send, nothing else: request accounting on the real server
+        (`tests/cluster/audit.py`) and the RBAC proof (`tests/chart/rbac.py`) read this log."""
         self.audit_log = self.dir / "audit.log"
         policy = self.dir / "audit-policy.json"
         policy.write_text(json.dumps({
             "apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
-            "rules": [{"level": "Metadata", "users": [pki.ADMIN, pki.TEST_SETUP]}, {"level": "None"}],
+            "rules": [{"level": "Metadata", "users": [pki.ADMIN, pki.TEST_SETUP]},
+                      # service accounts a test runs the product as (the chart's RBAC proof,
+                      # tests/chart/test_rbac.py); kube-controller-manager's own stay unlogged
+                      {"level": "None", "userGroups": ["system:serviceaccounts:kube-system"]},
+                      {"level": "Metadata", "userGroups": ["system:serviceaccounts"]},
+                      {"level": "None"}],
         }))
         return policy
 
