@@ -9,9 +9,10 @@ COPY . .
 RUN pip install --no-cache-dir -q build && python -m build --wheel --outdir /dist
 
 FROM python:3.12-slim
-# git (and ssh) for the controller's git source; nothing else beyond Python
+# git (and ssh) for the controller's git source; iptables for the agent (the coordinator's
+# "reply via veth0" marks, written inside the pod's namespace); nothing else beyond Python
 RUN apt-get update \
- && apt-get install -y --no-install-recommends git openssh-client ca-certificates \
+ && apt-get install -y --no-install-recommends git openssh-client ca-certificates iptables \
  && rm -rf /var/lib/apt/lists/*
 COPY image/install.sh /usr/local/bin/spiderpool-install
 COPY --from=wheel /dist/ /tmp/dist/

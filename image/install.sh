@@ -19,7 +19,7 @@ python=${PYTHON:-python3}
 check=$(mktemp -d)
 trap 'rm -rf "$check"' EXIT
 "$prefix/bin/spiderpool" install-cni --dest "$check" >/dev/null
-for plugin in spiderpool coordinator; do
+for plugin in spiderpool coordinator ifacer; do
     CNI_COMMAND=VERSION "$check/$plugin" </dev/null | grep -q '"supportedVersions"'
 done
 echo "installed spiderpool-gitops into $prefix"
