@@ -7,7 +7,7 @@ the agent with the DaemonSet's args. `Proof` drives both through what they do in
 controller  leads (Lease), applies a spec from git (every kind it renders, both Calico API
             groups), records Events on the NetworkSync, refuses a bad revision, prunes (an
             empty pool deleted, a pool in use drained and released once empty), collects a
-            leaked IP and its SpiderEndpoint, discovers the cluster CIDRs into the
+            leaked IP and its SpiderEndpoint, repairs a subnet's status counts, discovers the cluster CIDRs into the
             SpiderCoordinator's status, and hands the Lease back on SIGTERM;
 agent       syncs its cache, allocates and releases IPs (a plain pod and a StatefulSet's),
             answers the coordinator (reading SpiderCoordinator `default`), writes its NodeReport.
@@ -33,6 +33,7 @@ from tests.watch.gitremote import free_port
 from .chart import one
 
 POOLS = "spiderippools.spiderpool.spidernet.io"
+SUBNETS = "spidersubnets.spiderpool.spidernet.io"
 SYNCS = "networksyncs.gitops.spidernet.io"
 REPORTS = "nodereports.gitops.spidernet.io"
 NODE = "worker1"
@@ -141,8 +142,39 @@ def pod(cluster, name: str, *, owner: dict | None = None) -> dict:
     meta = {"name": name, "namespace": "default"}
     if owner:
         meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "StatefulSet", "controller": True, **owner}]
+    return create_pod(cluster, meta)
+
+
+def create_pod(cluster, meta: dict) -> dict:
     return cluster.create({"apiVersion": "v1", "kind": "Pod", "metadata": meta,
                            "spec": {"nodeName": NODE, "containers": [{"name": "c", "image": "pause"}]}})
+
+
+def owned_pod(cluster, name: str, top: tuple[str, str, str], middle: tuple[str, str, str]) -> dict:
+    """A pod owned by `middle` (a ReplicaSet or a Job), itself owned by `top`; bare objects, no
+    controllers run here."""
+    def ref(api_version, kind, obj):
+        return {"apiVersion": api_version, "kind": kind, "name": obj["metadata"]["name"],
+                "uid": obj["metadata"]["uid"], "controller": True}
+
+    (top_api, top_kind, top_name), (mid_api, mid_kind, mid_name) = top, middle
+    restart = "Always" if top_kind == "Deployment" else "Never"
+    template = {"metadata": {"labels": {"app": name}},
+                "spec": {"restartPolicy": restart, "containers": [{"name": "c", "image": "pause"}]}}
+    if top_kind == "Deployment":
+        top_spec = {"selector": {"matchLabels": {"app": name}}, "template": template}
+        mid_spec = {"selector": {"matchLabels": {"app": name}}, "template": template}
+    else:
+        top_spec = {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": template}}}
+        mid_spec = {"template": template}
+    owner = cluster.create({"apiVersion": top_api, "kind": top_kind,
+                            "metadata": {"name": top_name, "namespace": "default"}, "spec": top_spec})
+    between = cluster.create({"apiVersion": mid_api, "kind": mid_kind,
+                              "metadata": {"name": mid_name, "namespace": "default",
+                                           "ownerReferences": [ref(top_api, top_kind, owner)]},
+                              "spec": mid_spec})
+    return create_pod(cluster, {"name": name, "namespace": "default",
+                                "ownerReferences": [ref(mid_api, mid_kind, between)]})
 
 
 def cni(client: AgentClient, command: str, p: dict):
@@ -171,7 +203,11 @@ def agent_scenario(cluster, agent: Process, socket: str) -> dict:
                               "spec": {"containers": [{"name": "c", "image": "pause"}]}}}})
     web = pod(cluster, "web-0", owner={"name": "web", "uid": statefulset["metadata"]["uid"]})
     gone = pod(cluster, "gone")
-    added = {p["metadata"]["name"]: cni(client, "ADD", p) for p in (app, web, gone)}
+    # pods of a Deployment and of a CronJob: their SpiderEndpoints name the top controller, which
+    # the agent reads through the ReplicaSet / Job in between
+    deployed = owned_pod(cluster, "api-7d9-x1", ("apps/v1", "Deployment", "api"), ("apps/v1", "ReplicaSet", "api-7d9"))
+    scheduled = owned_pod(cluster, "nightly-29-x1", ("batch/v1", "CronJob", "nightly"), ("batch/v1", "Job", "nightly-29"))
+    added = {p["metadata"]["name"]: cni(client, "ADD", p) for p in (app, web, gone, deployed, scheduled)}
     coordinator = client.request("POST", "/v1/coordinator", {
         "command": "ADD", "containerID": "c-app", "netns": "/var/run/netns/rbac-proof-absent", "ifName": "net1",
         "cniArgs": {"K8S_POD_NAMESPACE": "default", "K8S_POD_NAME": "app", "K8S_POD_UID": app["metadata"]["uid"]},
@@ -213,6 +249,10 @@ def controller_scenario(cluster, controller: Process, remote, namespace: str, le
     eventually(lambda: ((cluster.get("spidercoordinators.spiderpool.spidernet.io", "default") or {})
                         .get("status") or {}).get("overlayPodCIDR"),
                timeout=60, what="discovered CIDRs", context=controller.logs)
+    # count repair: a subnet's status counts written wrong by someone else are put right
+    cluster.patch(SUBNETS, "sub6", {"status": {"allocatedIPCount": 999}}, subresource="status")
+    eventually(lambda: ((cluster.get(SUBNETS, "sub6") or {}).get("status") or {}).get("allocatedIPCount") != 999,
+               timeout=60, what="sub6's counts repaired", context=controller.logs)
     bad = remote.push_spec(INVALID, "a gateway outside its subnet")
     eventually(lambda: ((cluster.get(SYNCS, "rbac-proof") or {}).get("status") or {}).get("lastAttemptedRevision")
                == bad, timeout=60, what="the bad revision refused", context=controller.logs)
@@ -225,6 +265,8 @@ def controller_scenario(cluster, controller: Process, remote, namespace: str, le
     cluster.delete("statefulsets.apps", "web", "default")
     cluster._force_delete("pods", cluster.get("pods", "web-0", "default"))
     cluster._force_delete("pods", cluster.get("pods", "app", "default"))  # DEL kept a live pod's IP
+    for name in ("api-7d9-x1", "nightly-29-x1"):                         # no DEL at all: IP GC
+        cluster._force_delete("pods", cluster.get("pods", name, "default"))
     eventually(lambda: cluster.get(POOLS, "pool-a") is None, timeout=90,
                what="pool-a released once empty", context=controller.logs)
     final = remote.push_spec(FINAL, "no Calico pool")
