@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import time
 import traceback
 from typing import Callable, TextIO
 
@@ -182,6 +183,14 @@ def _parser() -> argparse.ArgumentParser:
                             help="seconds a record must look leaked before it is released (default: 30)")
     controller.add_argument("--coordinator-interval", type=float, default=60.0, metavar="S",
                             help="seconds between SpiderCoordinator CIDR discovery passes (default: 60)")
+    controller.add_argument("--auto-pools", action=argparse.BooleanOptionalAction, default=True,
+                            help="run the SpiderSubnet auto-pool controller (default: on)")
+    controller.add_argument("--auto-pool-default-ip-number", metavar="N|+N",
+                            default=os.environ.get("SPIDERPOOL_AUTO_POOL_DEFAULT_IP_NUMBER") or "+1",
+                            help="size of an app's auto pool when its template has no ipam.spidernet.io/ippool-ip-number: "
+                                 "+N = replicas + N, N = fixed (default: $SPIDERPOOL_AUTO_POOL_DEFAULT_IP_NUMBER, else +1)")
+    controller.add_argument("--auto-pool-interval", type=float, default=60.0, metavar="S",
+                            help="seconds between full auto-pool passes besides those events trigger (default: 60)")
     controller.add_argument("--once", action="store_true",
                             help="run the IPAM passes until nothing is pending, then exit (no loop, no election)")
     controller.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
@@ -710,6 +719,8 @@ def _controller_once(args: argparse.Namespace) -> int:
     try:
         gc = IpGc(_agent_connect(args), interval=args.gc_interval, grace=args.gc_grace)
         CoordinatorStatusSync(_agent_connect(args), interval=args.coordinator_interval).sync_once()
+        if args.auto_pools:
+            _auto_pools_once(args)
         results = gc.run_until_clean()
     except ApiError as exc:
         print(f"spiderpool: error: {exc}", file=sys.stderr)
@@ -720,6 +731,35 @@ def _controller_once(args: argparse.Namespace) -> int:
     print(f"IP GC: {released} leaked IP(s) released, {swept} SpiderEndpoint(s) without records deleted, "
           f"in {len(results)} pass(es){f'; {failed} failure(s)' if failed else ''}.")
     return EXIT_ERROR if failed else EXIT_OK
+
+
+def _auto_pool_default(args: argparse.Namespace):
+    from cni.allocation.autopool import parse_ip_number
+
+    try:
+        return parse_ip_number(args.auto_pool_default_ip_number)
+    except ValueError as exc:
+        raise ReconcilerError(f"--auto-pool-default-ip-number: {exc}") from None
+
+
+def _auto_pools_once(args: argparse.Namespace) -> None:
+    """Auto-pool passes until one writes nothing (at most 10)."""
+    from agent.autopools import AutoPools
+
+    pools = AutoPools(_agent_connect(args), default_number=_auto_pool_default(args))
+    pools.cache.start()
+    try:
+        if not pools.wait_synced(30.0):
+            raise ApiError("the auto-pool cache did not sync: " + "; ".join(pools.cache.problems()))
+        for _ in range(10):
+            result = pools.run_pass()
+            if not result.writes and not result.conflicts:
+                break
+            time.sleep(0.5)
+    finally:
+        pools.cache.stop()
+    print(f"auto pools: {len(result.created)} created, {len(result.scaled)} scaled, {len(result.deleted)} deleted"
+          + (f"; {len(result.invalid)} app(s) with unusable annotations" if result.invalid else "") + ".")
 
 
 def _controller_settings(args: argparse.Namespace):
@@ -753,7 +793,8 @@ def _controller_settings(args: argparse.Namespace):
                     identity=args.leader_elect_identity or default_identity(), lease_timing=timing,
                     metrics_listen=args.metrics_listen, webhook_listen=args.webhook_listen, webhook_secret=secret,
                     events_namespace=args.events_namespace, gc_interval=args.gc_interval, gc_grace=args.gc_grace,
-                    coordinator_interval=args.coordinator_interval)
+                    coordinator_interval=args.coordinator_interval, auto_pools=args.auto_pools,
+                    auto_pool_default=_auto_pool_default(args), auto_pool_interval=args.auto_pool_interval)
 
 
 def cmd_ipam(args: argparse.Namespace) -> int:

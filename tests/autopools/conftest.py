@@ -1,0 +1,108 @@
+"""The auto-pool controller on the real control plane (kube-controller-manager makes ReplicaSets and
+pods, its garbage collector cascades deletes), run in-process so a test can stop and restart it.
+
+    cluster     real_cluster_with_controllers with our CRDs
+    kube        an `agent.kube.Kube` on it
+    controller  controller() -> a running AutoPools (threads), stopped after the test
+    apps        builders for annotated apps and the subnet
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import pytest
+
+from agent import kube as k8s
+from agent.autopools import AutoPools
+from cni.allocation import autopool as ap
+from cni.allocation.retirement import FINALIZER
+from tests.conftest import with_crds
+
+SPIDER = "spiderpool.spidernet.io/v2beta1"
+
+
+@pytest.fixture
+def cluster(real_cluster_with_controllers):
+    return with_crds(real_cluster_with_controllers)
+
+
+@pytest.fixture
+def kube(cluster):
+    client = k8s.connect(kubeconfig=str(cluster.kubeconfig))
+    yield client
+    client.close()
+
+
+class Running:
+    def __init__(self, pools: AutoPools):
+        self.pools, self.stop = pools, threading.Event()
+        self.thread = threading.Thread(target=pools.run, args=(self.stop,), daemon=True)
+        self.thread.start()
+
+    def halt(self) -> None:
+        self.stop.set()
+        self.thread.join(30)
+
+
+@pytest.fixture
+def controller(cluster):
+    started: list[Running] = []
+
+    def start(**options: Any) -> Running:
+        options.setdefault("interval", 2.0)
+        running = Running(AutoPools(k8s.connect(kubeconfig=str(cluster.kubeconfig)), **options))
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.halt()
+
+
+def subnet(name: str = "nginx-subnet-v4", *, cidr: str = "10.244.0.0/16", ips: list[str] | None = None,
+           gateway: str | None = "10.244.0.1", **spec: Any) -> dict:
+    body = {"ipVersion": 4 if ":" not in cidr else 6, "subnet": cidr, "ips": ips or ["10.244.100.0-10.244.200.1"],
+            **({"gateway": gateway} if gateway else {}), **spec}
+    return {"apiVersion": SPIDER, "kind": "SpiderSubnet", "metadata": {"name": name, "finalizers": [FINALIZER]},
+            "spec": body}
+
+
+def template(annotations: dict[str, str], labels: dict[str, str], **pod_spec: Any) -> dict:
+    return {"metadata": {"labels": labels, "annotations": annotations},
+            "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.9"}], **pod_spec}}
+
+
+def annotated(subnet_name: str = "nginx-subnet-v4", number: str | None = "+3", **extra: str) -> dict[str, str]:
+    out = {ap.SUBNET: json.dumps({"ipv4": [subnet_name]})}
+    if number is not None:
+        out[ap.IP_NUMBER] = number
+    out.update(extra)
+    return out
+
+
+def deployment(name: str, replicas: int, annotations: dict[str, str], *, namespace: str = "default",
+               **pod_spec: Any) -> dict:
+    labels = {"app": name}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                     "template": template(annotations, labels, **pod_spec)}}
+
+
+def auto_pools(kube: k8s.Kube, app_name: str | None = None) -> list[dict]:
+    items, _ = kube.list(k8s.POOLS, label_selector=ap.LABEL_UID)
+    return [p for p in items if app_name is None or p["metadata"]["labels"].get(ap.LABEL_NAME) == app_name]
+
+
+def pool_ips(pool: dict) -> set[str]:
+    from cni.ipranges import format_ip
+
+    ranges = ap.ranges(pool["spec"].get("ips"), pool["spec"].get("ipVersion") or 4)
+    return {format_ip(v, 4) for first, last in ranges.spans for v in range(first, last + 1)}
+
+
+def controlled(kube: k8s.Kube, name: str = "nginx-subnet-v4") -> dict:
+    obj = kube.get(k8s.SUBNETS, name) or {}
+    return json.loads((obj.get("status") or {}).get("controlledIPPools") or "{}")
