@@ -121,6 +121,10 @@ class AutoPoolWaiter:
             f"waited {self.wait_seconds:g}s for the auto pool {name} of {want.app} (SpiderSubnet {want.subnet}, "
             f"{want.interface}, IPv{want.version}): {state[0] if state else 'not created yet'}")
 
+    def _seen(self, kind: k8s.Kind, obj: dict) -> None:
+        if kind.plural in self.cache.kinds:  # the agent watches pools, not subnets
+            self.cache.offer(kind, obj)
+
     def _third_party(self, wants: list[ap.Want]) -> None:
         """Make or size a third-party controller's pools, as the controller does for built-in kinds."""
         for want in wants:
@@ -135,7 +139,7 @@ class AutoPoolWaiter:
                 name = existing["metadata"]["name"] if existing else want.name
                 ledger = Ledger(self.kube, subnet, by_name,
                                 ReservedIPs.from_objects(reserved).family(subnet_version(subnet)),
-                                manage_all=False, seen=self.cache.offer)
+                                manage_all=False, seen=self._seen)
                 outcome = ledger.run([(want, name)])
                 if outcome.exhausted:
                     _, short, free = outcome.exhausted[0]

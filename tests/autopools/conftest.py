@@ -106,3 +106,34 @@ def pool_ips(pool: dict) -> set[str]:
 def controlled(kube: k8s.Kube, name: str = "nginx-subnet-v4") -> dict:
     obj = kube.get(k8s.SUBNETS, name) or {}
     return json.loads((obj.get("status") or {}).get("controlledIPPools") or "{}")
+
+
+@pytest.fixture
+def agent(cluster):
+    """agent(wait=...) -> a ready agent on node worker1 (a Ready Node the scheduler binds pods to)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from agent.client import AgentClient
+    from agent.main import Agent
+    from agent.service import AgentSettings
+    from tests.agent.conftest import RunningAgent
+
+    folder = Path(tempfile.mkdtemp(prefix="spa-", dir="/tmp"))
+    started = []
+
+    def start(*, wait: float = 20.0) -> RunningAgent:
+        if cluster.get("nodes", "worker1") is None:
+            cluster.add_node("worker1")
+        path = str(folder / "worker1.sock")
+        running = Agent(AgentSettings(node="worker1", families=frozenset({4}), auto_pool_wait=wait), path,
+                        k8s.connect(kubeconfig=str(cluster.kubeconfig))).start()
+        assert running.wait_ready(15), running.cache.problems()
+        started.append(RunningAgent(running, AgentClient(path, timeout=120), "worker1"))
+        return started[-1]
+
+    yield start
+    for running in started:
+        running.stop()
+    shutil.rmtree(folder, ignore_errors=True)
