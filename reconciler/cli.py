@@ -20,6 +20,7 @@ from kubeclient.errors import ApiError, NotFound
 from . import __version__, planview
 from .errors import ReconcilerError, SpecInvalid, SpecLoadError, StateError
 from .pipeline import load_and_validate, render_valid
+from .autopoolguard import guard as guard_auto_pools
 from .plan import make_plan
 from .yamlio import dump_stream, load_state
 
@@ -367,7 +368,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.offline or args.state:
         live = load_state(args.state) if args.state else []
         against = f"the objects in {args.state}" if args.state else "an empty cluster (offline)"
-        plan = make_plan(render_valid(valid), live, spec_name=valid.spec.name, prune=valid.spec.prune)
+        rendered = render_valid(valid)
+        plan = make_plan(rendered, live, spec_name=valid.spec.name, prune=valid.spec.prune)
+        guard_auto_pools(plan, rendered, live)
     else:
         from .apply import plan_live
 
@@ -384,6 +387,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         sys.stdout.write(planview.render_json(plan, against=against))
     else:
         sys.stdout.write(planview.render_text(plan, against=against, color=_color(args, sys.stdout)))
+    if plan.refused:
+        print(f"spiderpool: error: {len(plan.refused)} change(s) refused: "
+              + "; ".join(f"{c.ref}: {c.reason}" for c in plan.refused[:3]), file=sys.stderr)
+        return EXIT_ERROR
     if plan.rejected:
         print(f"spiderpool: error: the API server would refuse {len(plan.rejected)} object(s): "
               + "; ".join(c.reason for c in plan.rejected[:3]), file=sys.stderr)

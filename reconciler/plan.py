@@ -48,7 +48,7 @@ def our_managers(spec_name: str) -> frozenset[str]:
     before per-spec managers (migrated on the next write, see apply._migrate_manager)."""
     return frozenset({field_manager(spec_name), FIELD_MANAGER})
 
-ACTIONS = ("create", "update", "drift", "delete", "unchanged", "conflict", "rejected", "orphan")
+ACTIONS = ("create", "update", "drift", "delete", "unchanged", "conflict", "rejected", "refused", "orphan")
 DIGEST_ANNOTATION = "gitops.spidernet.io/applied-digest"
 # Written with every object, never a reason to write one: a comment added above a pool
 # moves its source line, and that alone must not make a plan (or Argo CD) report a change.
@@ -106,6 +106,11 @@ class Plan:
     @property
     def conflicts(self) -> list[Change]:
         return [c for c in self.changes if c.action == "conflict"]
+
+    @property
+    def refused(self) -> list[Change]:
+        """Changes this tool will not make (a subnet that auto pools still use, see autopoolguard)."""
+        return [c for c in self.changes if c.action == "refused"]
 
     @property
     def rejected(self) -> list[Change]:

@@ -11,13 +11,13 @@ from typing import Any
 from .plan import DIGEST_ANNOTATION, MISSING, Change, FieldChange, Plan
 
 SYMBOLS = {"create": "+", "update": "~", "drift": "~", "delete": "-", "unchanged": "=", "conflict": "!", "rejected": "!",
-           "orphan": "?"}
+           "refused": "!", "orphan": "?"}
 COLORS = {"create": "32", "update": "33", "drift": "35", "delete": "31", "unchanged": "2", "conflict": "1;31", "rejected": "1;31",
-          "orphan": "35"}
+          "refused": "1;31", "orphan": "35"}
 VERBS = {"create": "will be created", "update": "will be updated in place", "drift": "has DRIFTED",
          "delete": "will be deleted",
          "unchanged": "unchanged", "conflict": "CONFLICT", "rejected": "REJECTED by the API server",
-         "orphan": "not in the spec any more"}
+         "refused": "REFUSED", "orphan": "not in the spec any more"}
 
 
 def _paint(text: str, action: str, color: bool) -> str:
@@ -66,13 +66,14 @@ def render_text(plan: Plan, *, against: str, color: bool = False) -> str:
 
 
 def summary_line(plan: Plan) -> str:
-    if not plan.has_changes and not plan.conflicts and not plan.count("rejected"):
+    blocked = len(plan.conflicts) + plan.count("rejected") + plan.count("refused")
+    if not plan.has_changes and not blocked:
         return "No changes. The cluster matches the spec."
     drains = sum(1 for c in plan.changes if c.drain)
     line = (f"Plan: {plan.count('create')} to add, {plan.count('update')} to change, "
             f"{plan.count('delete')} to destroy" + (f" ({drains} drained first)." if drains else "."))
-    if plan.conflicts or plan.count("rejected"):
-        line += f" Blocked: {len(plan.conflicts) + plan.count('rejected')} object(s) marked ! above would stop apply."
+    if blocked:
+        line += f" Blocked: {blocked} object(s) marked ! above would stop apply."
     if plan.count("drift"):
         line += f" {plan.count('drift')} drifted (reverted only with self-heal)."
     return line
@@ -103,7 +104,7 @@ def render_json(plan: Plan, *, against: str) -> str:
         "against": against,
         "summary": {"add": plan.count("create"), "change": plan.count("update"), "destroy": plan.count("delete"),
                     "drift": plan.count("drift"), "unchanged": plan.count("unchanged"), "conflict": plan.count("conflict"), "rejected": plan.count("rejected"),
-                    "orphan": plan.count("orphan")},
+                    "refused": plan.count("refused"), "orphan": plan.count("orphan")},
         "changes": [change(c) for c in plan.changes],
     }
     return json.dumps(body, indent=2) + "\n"
