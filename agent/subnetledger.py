@@ -145,9 +145,9 @@ class Ledger:
 
     def _write_ledger(self, ledger: Mapping[str, ap.Controlled], outcome: Outcome) -> bool:
         status = dict(self.subnet.get("status") or {})
+        allocated, total = ap.subnet_counts(self.subnet, ledger)
         wanted = {**status, "controlledIPPools": ap.encode_controlled(ledger, self.version),
-                  "allocatedIPCount": sum(e.ips.size for e in ledger.values()),
-                  "totalIPCount": min(self.usable.size, 2 ** 63 - 1)}
+                  "allocatedIPCount": allocated, "totalIPCount": total}
         if wanted == status:
             return True
         body = _clean(self.subnet)

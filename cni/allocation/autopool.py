@@ -420,6 +420,23 @@ def encode_controlled(entries: Mapping[str, Controlled], version: int) -> str:
     return json.dumps(out, separators=(",", ":"))
 
 
+COUNT_MAX = 2 ** 63 - 1  # the CRDs' counts are int64
+
+
+def subnet_counts(subnet: Mapping[str, Any], ledger: Mapping[str, Controlled] | None = None) -> tuple[int, int]:
+    """(allocatedIPCount, totalIPCount) of a SpiderSubnet, upstream's meaning: IPs it handed to pools
+    (its ledger), and |ips - excludeIPs|. (Kept apart on purpose: issue 11 computes the pools' and
+    subnets' counts in one shared place; this is the auto-pool side's, to be folded into it.)"""
+    spec = subnet.get("spec") or {}
+    version = int(spec.get("ipVersion") or (6 if ":" in str(spec.get("subnet", "")) else 4))
+    if ledger is None:
+        ledger = decode_controlled((subnet.get("status") or {}).get("controlledIPPools"), version)
+    allocated = RangeSet()
+    for entry in ledger.values():
+        allocated = allocated | entry.ips
+    return min(allocated.size, COUNT_MAX), min(usable(subnet, version).size, COUNT_MAX)
+
+
 def lowest(ip_set: RangeSet, count: int) -> RangeSet:
     """The `count` lowest addresses of `ip_set` (fewer when it holds fewer)."""
     spans, left = [], count

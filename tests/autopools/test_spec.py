@@ -56,6 +56,17 @@ def test_plan_and_apply_leave_auto_pools_alone_and_refuse_to_pull_their_subnet(c
     name = pool["metadata"]["name"]
     eventually(lambda: name in controlled(kube), what="the ledger")
 
+    code, out, _ = spiderpool(cluster, "ipam", "subnets")               # allocated/total and the pools controlled
+    assert code == 0
+    assert out.splitlines()[0].split() == ["NAME", "VERSION", "SUBNET", "ALLOCATED-IP-COUNT", "TOTAL-IP-COUNT", "POOLS"]
+    assert out.splitlines()[1].split()[:5] == ["nginx-subnet-v4", "4", "10.244.0.0/16", "15", "25602"]
+    assert f"{name} (5), manual (10)" in out
+    code, out, _ = spiderpool(cluster, "ipam", "subnets", "-o", "json")
+    row = json.loads(out)["items"][0]
+    assert (row["allocatedIPCount"], row["totalIPCount"]) == (15, 25602)
+    assert row["controlledIPPools"][name] == {"ips": ["10.244.100.10-10.244.100.14"],
+                                              "application": "apps_v1_Deployment_default_nginx"}
+
     code, out, _ = spiderpool(cluster, "plan", full, "-o", "json")       # not shown, not pruned
     assert code == 0 and name not in out
     assert json.loads(out)["summary"]["destroy"] == 0
