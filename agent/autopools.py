@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from concurrent.futures import ThreadPoolExecutor
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -43,7 +44,7 @@ from .cache import Cache, Watched
 from .finalizers import release_finalizers
 from .logs import Log
 from .metrics import AgentMetrics, Counter, Gauge
-from .subnetledger import Ledger, subnet_version as subnet_family
+from .subnetledger import WRITERS, Ledger, subnet_version as subnet_family
 
 Record = Callable[[ap.AppRef, str, str, str], None]  # (app, Normal|Warning, reason, message)
 
@@ -293,21 +294,27 @@ class AutoPools:
 
     def _counts(self, result: PassResult) -> None:
         """status.allocatedIPCount / totalIPCount of every pool, when missing or wrong."""
+        due = []
         for raw in self._raw(k8s.POOLS):
             pool = Pool.from_object(raw)
             if pool.broken or raw["metadata"].get("deletionTimestamp"):
                 continue
             allocated, total = len(pool.records), pool.total_ip_count
-            if (pool.status_allocated_count, pool.status_total_count) == (allocated, total):
-                continue
-            body = copy.deepcopy(raw)
-            body["metadata"].pop("managedFields", None)
-            body["status"] = {**(raw.get("status") or {}), "allocatedIPCount": allocated, "totalIPCount": total}
+            if (pool.status_allocated_count, pool.status_total_count) != (allocated, total):
+                body = copy.deepcopy(raw)
+                body["metadata"].pop("managedFields", None)
+                body["status"] = {**(raw.get("status") or {}), "allocatedIPCount": allocated, "totalIPCount": total}
+                due.append(body)
+
+        def write(body: dict) -> int:
             try:
                 self.cache.offer(k8s.POOLS, self.kube.replace_status(k8s.POOLS, body))
-                result.writes += 1
+                return 1
             except (k8s.Conflict, k8s.NotFound):
-                continue  # changed meanwhile (an allocation wrote the counts itself): the next pass looks again
+                return 0  # changed meanwhile (an allocation wrote the counts itself): the next pass looks again
+
+        with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+            result.writes += sum(pool.map(write, due))
 
     def _gauges(self, subnets: dict[str, dict]) -> None:
         self.metrics.subnets.set(len(subnets))

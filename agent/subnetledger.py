@@ -28,6 +28,7 @@ the lowest are taken first, as upstream does.
 from __future__ import annotations
 
 import copy
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -37,6 +38,9 @@ from cni.allocation.retirement import FINALIZER
 from cni.ipranges import RangeSet, compact
 
 from agent import kube as k8s
+
+
+WRITERS = 8
 
 
 @dataclass
@@ -109,15 +113,17 @@ class Ledger:
                     after.append((want, name, None, change.ips))
             elif pool_ips(pool, self.version) != change.ips or _stale_meta(pool, want):
                 (before if _within(change.ips, current) else after).append((want, name, pool, change.ips))
-        for item in before:
-            if not self._write_pool(*item, outcome):
-                return outcome
-        if not self._write_ledger(ledger, outcome):
+        if not self._write_pools(before, outcome) or not self._write_ledger(ledger, outcome):
             return outcome
-        for item in after:
-            if not self._write_pool(*item, outcome):
-                return outcome
+        self._write_pools(after, outcome)
         return outcome
+
+    def _write_pools(self, items: list, outcome: Outcome) -> bool:
+        """Independent pool writes, a few at a time (as many as the client sends at once)."""
+        if len(items) <= 1:
+            return all(self._write_pool(*item, outcome) for item in items)
+        with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+            return all(list(pool.map(lambda item: self._write_pool(*item, outcome), items)))
 
     def _basis(self, entries: Mapping[str, ap.Controlled], wanted: Mapping[str, ap.Want]):
         """(the ledger without the wanted pools, what each auto pool holds now: entry | spec)."""
