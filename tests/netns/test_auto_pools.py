@@ -201,3 +201,49 @@ def test_seed_000_a_deployment_gets_a_fixed_pool_from_the_subnet_that_follows_it
     eventually(lambda: set(json.loads(subnet_status(bed)["controlledIPPools"])) == {"seed-004-pool"}
                and subnet_status(bed)["allocatedIPCount"] == 10, what="the subnet free but for the manual pool")
     assert not bed.kubelet.failures or all("auto pool" in f for f in bed.kubelet.failures.values())
+
+
+def test_a_statefulset_and_a_daemonset_get_their_pools_and_a_restarted_member_keeps_its_ip(bed):
+    labels = {"app": "db"}
+    annotations = {"ipam.spidernet.io/subnet": '{"ipv4":["nginx-subnet-v4"]}', "ipam.spidernet.io/ippool-ip-number": "3"}
+    pod = {"metadata": {"labels": labels, "annotations": annotations},
+           "spec": {"containers": [{"name": "db", "image": "registry.k8s.io/pause:3.9"}]}}
+    bed.cluster.create({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": "default"},
+                        "spec": {"replicas": 2, "serviceName": "db", "selector": {"matchLabels": labels},
+                                 "template": pod}})
+    ds_labels = {"app": "node-agent"}
+    bed.cluster.create({"apiVersion": "apps/v1", "kind": "DaemonSet",
+                        "metadata": {"name": "node-agent", "namespace": "default"},
+                        "spec": {"selector": {"matchLabels": ds_labels}, "template": {
+                            "metadata": {"labels": ds_labels, "annotations": {
+                                "ipam.spidernet.io/subnet": '{"ipv4":["nginx-subnet-v4"]}',
+                                "ipam.spidernet.io/ippool-ip-number": "+1"}},
+                            "spec": {"containers": [{"name": "a", "image": "registry.k8s.io/pause:3.9"}]}}}})
+
+    def ips_by_pod(app: str) -> dict[str, str]:
+        return {p["metadata"]["name"]: p["status"].get("podIP") for p in bed.cluster.server.list("pods", "default")
+                if p["metadata"].get("labels", {}).get("app") == app and p["status"].get("phase") == "Running"
+                and not p["metadata"].get("deletionTimestamp")}
+
+    def pool_of(app: str) -> dict | None:
+        items, _ = bed.kube.list(k8s.POOLS, label_selector=f"{ap.LABEL_NAME}={app}")
+        return items[0] if items else None
+
+    db = eventually(lambda: len(ips_by_pod("db")) == 2 and ips_by_pod("db"), what="2 db pods", timeout=90,
+                    context=context(bed))
+    agents = eventually(lambda: len(ips_by_pod("node-agent")) == 2 and ips_by_pod("node-agent"),
+                        what="a node-agent pod per node", timeout=90, context=context(bed))
+    assert len(ips_of(pool_of("db"))) == 3 and set(db.values()) <= ips_of(pool_of("db"))
+    eventually(lambda: len(ips_of(pool_of("node-agent"))) == 3, what="2 scheduled + 1")
+    assert set(agents.values()) <= ips_of(pool_of("node-agent"))
+    assert not ips_of(pool_of("db")) & ips_of(pool_of("node-agent")) and not ips_of(pool_of("db")) & MANUAL
+
+    old = bed.cluster.server.get("pods", "db-0", "default")["metadata"]["uid"]
+    kubectl(bed, "delete", "pod", "db-0", "--wait=false")          # a StatefulSet member keeps its IP
+    eventually(lambda: (p := bed.cluster.server.get("pods", "db-0", "default")) and p["metadata"]["uid"] != old
+               and ips_by_pod("db").get("db-0"), what="db-0 re-created and running", timeout=90, context=context(bed))
+    assert ips_by_pod("db")["db-0"] == db["db-0"]
+    kubectl(bed, "delete", "statefulset", "db")
+    kubectl(bed, "delete", "daemonset", "node-agent")
+    eventually(lambda: pool_of("db") is None and pool_of("node-agent") is None, what="both pools reclaimed",
+               timeout=90, context=context(bed))
