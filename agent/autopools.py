@@ -31,7 +31,6 @@ from __future__ import annotations
 import copy
 import threading
 from concurrent.futures import ThreadPoolExecutor
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -45,6 +44,7 @@ from .finalizers import release_finalizers
 from .logs import Log
 from .metrics import AgentMetrics, Counter, Gauge
 from .subnetledger import WRITERS, Ledger, subnet_version as subnet_family
+from .wakeup import pause
 
 Record = Callable[[ap.AppRef, str, str, str], None]  # (app, Normal|Warning, reason, message)
 
@@ -362,11 +362,7 @@ class AutoPools:
                 retry = 0.2
                 if not result.settled:
                     wait = min(wait, 5.0)  # pods still to go, or a subnet short: poll while waiting
-            deadline = time.monotonic() + wait
-            while not stop.is_set() and time.monotonic() < deadline:
-                if self._wake.wait(min(0.5, max(0.0, deadline - time.monotonic()))):
-                    stop.wait(0.05)  # let a burst of events settle into one pass
-                    break
+            pause(stop, self._wake, wait, settle=0.05)
         self.cache.stop()
 
     def wait_synced(self, timeout: float) -> bool:

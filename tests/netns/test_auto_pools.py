@@ -22,12 +22,10 @@ import pytest
 
 from agent import kube as k8s
 from cni.allocation import autopool as ap
-from tests.cluster.api import RealCluster
 from tests.conftest import REPO, eventually
 from tests.k8s_binaries import helm4
 
-from .bed import Bed
-from .kubelet import Kubelet, network_from_annotation
+from .kubelet import underlay_bed
 from .requirements import require_agent_bed
 
 SPEC = """\
@@ -90,25 +88,16 @@ def bed(tmp_path_factory, real_control_plane_with_controllers):
     work = tmp_path_factory.mktemp("seed000")
     spec = work / "spec.yaml"
     spec.write_text(SPEC)
-    with Bed(server=RealCluster(real_control_plane_with_controllers)) as bed:
-        bed.add_switch()
-        bed.add_router(addresses=["10.244.0.1/16"])
-        bed.add_node("node1", address="10.244.0.11/16")
-        bed.add_node("node2", address="10.244.0.12/16")
-        bed.install_plugins()
-        bed.apply(spec)
-        bed.start_agents()
-        controller = ControllerProcess(bed.kubeconfig, work / "controller.log")
+    with underlay_bed(real_control_plane_with_controllers, spec, router="10.244.0.1/16", nad=NAD,
+                      nodes={"node1": "10.244.0.11/16", "node2": "10.244.0.12/16"}) as bed:
+        bed.controller = ControllerProcess(bed.kubeconfig, work / "controller.log")
         bed.kube = k8s.connect(kubeconfig=str(bed.kubeconfig))
         try:
-            with Kubelet(bed, network=network_from_annotation(bed, NAD)) as kubelet:
-                bed.kubelet, bed.controller = kubelet, controller
-                yield bed
-                for kind, name in (("deployments.apps", "nginx"),):
-                    bed.cluster.server.delete(kind, name, "default")
-                eventually(lambda: not kubelet.running, timeout=60)
+            yield bed
+            bed.cluster.server.delete("deployments.apps", "nginx", "default")
+            eventually(lambda: not bed.kubelet.running, timeout=60)
         finally:
-            controller.stop()
+            bed.controller.stop()
             bed.kube.close()
 
 

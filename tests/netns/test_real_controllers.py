@@ -15,12 +15,10 @@ import subprocess
 
 import pytest
 
-from tests.cluster.api import RealCluster
 from tests.conftest import eventually
 from tests.k8s_binaries import helm4
 
-from .bed import Bed
-from .kubelet import Kubelet, network_from_annotation
+from .kubelet import underlay_bed
 from .requirements import require_agent_bed
 
 SPEC = """\
@@ -55,19 +53,11 @@ def bed(tmp_path_factory, real_control_plane_with_controllers):
     require_agent_bed()
     spec = tmp_path_factory.mktemp("spec") / "spec.yaml"
     spec.write_text(SPEC)
-    with Bed(server=RealCluster(real_control_plane_with_controllers)) as bed:
-        bed.add_switch()
-        bed.add_router(addresses=["10.9.0.1/16"])
-        bed.add_node("node1", address="10.9.0.11/16")
-        bed.add_node("node2", address="10.9.0.12/16")
-        bed.install_plugins()
-        bed.apply(spec)
-        bed.start_agents()
-        with Kubelet(bed, network=network_from_annotation(bed, NAD)) as kubelet:
-            bed.kubelet = kubelet
-            yield bed
-            bed.cluster.server.delete("deployments.apps", "web", "default")
-            eventually(lambda: not kubelet.running, timeout=60)
+    with underlay_bed(real_control_plane_with_controllers, spec, router="10.9.0.1/16", nad=NAD,
+                      nodes={"node1": "10.9.0.11/16", "node2": "10.9.0.12/16"}) as bed:
+        yield bed
+        bed.cluster.server.delete("deployments.apps", "web", "default")
+        eventually(lambda: not bed.kubelet.running, timeout=60)
 
 
 def deployment(name: str, replicas: int) -> dict:
