@@ -19,6 +19,7 @@ from agent import kube as k8s
 from agent.autopools import AutoPools
 from cni.allocation import autopool as ap
 from cni.allocation.retirement import FINALIZER
+from tests.agent.conftest import kube  # noqa: F401  (fixture: a Kube on `cluster`, the one below)
 from tests.conftest import with_crds
 
 SPIDER = "spiderpool.spidernet.io/v2beta1"
@@ -27,13 +28,6 @@ SPIDER = "spiderpool.spidernet.io/v2beta1"
 @pytest.fixture
 def cluster(real_cluster_with_controllers):
     return with_crds(real_cluster_with_controllers)
-
-
-@pytest.fixture
-def kube(cluster):
-    client = k8s.connect(kubeconfig=str(cluster.kubeconfig))
-    yield client
-    client.close()
 
 
 class Running:

@@ -149,3 +149,23 @@ def underlay_bed(control_plane, spec: Path, *, router: str, nodes: Mapping[str, 
         with Kubelet(bed, network=network_from_annotation(bed, nad)) as kubelet:
             bed.kubelet = kubelet
             yield bed
+
+
+def running_ips(bed: Bed, app: str, namespace: str = "default") -> dict[str, str]:
+    """name -> podIP of the pods labelled app=`app` the API reports Running (and not being deleted)."""
+    pods = bed.cluster.server.list("pods", namespace)
+    return {p["metadata"]["name"]: p["status"].get("podIP") for p in pods
+            if p["metadata"].get("labels", {}).get("app") == app and p["status"].get("phase") == "Running"
+            and not p["metadata"].get("deletionTimestamp")}
+
+
+def kubectl(bed: Bed, *args: str) -> str:
+    """Real kubectl against the bed's API server -> its stdout (asserting it succeeded)."""
+    import subprocess
+
+    from tests.k8s_binaries import helm4
+
+    proc = subprocess.run([str(helm4().kubectl), "--kubeconfig", str(bed.kubeconfig), *args],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout

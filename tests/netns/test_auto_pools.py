@@ -23,9 +23,8 @@ import pytest
 from agent import kube as k8s
 from cni.allocation import autopool as ap
 from tests.conftest import REPO, eventually
-from tests.k8s_binaries import helm4
 
-from .kubelet import underlay_bed
+from .kubelet import kubectl, running_ips, underlay_bed
 from .requirements import require_agent_bed
 
 SPEC = """\
@@ -112,10 +111,7 @@ def nginx(replicas: int) -> dict:
 
 
 def running(bed) -> dict[str, str]:
-    pods = bed.cluster.server.list("pods", "default")
-    return {p["metadata"]["name"]: p["status"].get("podIP") for p in pods
-            if p["metadata"].get("labels", {}).get("app") == "nginx" and p["status"].get("phase") == "Running"
-            and not p["metadata"].get("deletionTimestamp")}
+    return running_ips(bed, "nginx")
 
 
 def the_pool(bed) -> dict | None:
@@ -128,13 +124,6 @@ def ips_of(pool: dict) -> set[str]:
 
     spans = ap.ranges(pool["spec"]["ips"], 4).spans
     return {format_ip(v, 4) for first, last in spans for v in range(first, last + 1)}
-
-
-def kubectl(bed, *args: str) -> str:
-    proc = subprocess.run([str(helm4().kubectl), "--kubeconfig", str(bed.kubeconfig), *args],
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 def subnet_status(bed) -> dict:
@@ -210,9 +199,7 @@ def test_a_statefulset_and_a_daemonset_get_their_pools_and_a_restarted_member_ke
                             "spec": {"containers": [{"name": "a", "image": "registry.k8s.io/pause:3.9"}]}}}})
 
     def ips_by_pod(app: str) -> dict[str, str]:
-        return {p["metadata"]["name"]: p["status"].get("podIP") for p in bed.cluster.server.list("pods", "default")
-                if p["metadata"].get("labels", {}).get("app") == app and p["status"].get("phase") == "Running"
-                and not p["metadata"].get("deletionTimestamp")}
+        return running_ips(bed, app)
 
     def pool_of(app: str) -> dict | None:
         items, _ = bed.kube.list(k8s.POOLS, label_selector=f"{ap.LABEL_NAME}={app}")

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import subprocess
 
 import pytest
 
 from tests.conftest import eventually
-from tests.k8s_binaries import helm4
 
-from .kubelet import underlay_bed
+from .kubelet import kubectl, running_ips, underlay_bed
 from .requirements import require_agent_bed
 
 SPEC = """\
@@ -70,18 +68,7 @@ def deployment(name: str, replicas: int) -> dict:
 
 
 def running_pods(bed) -> dict[str, str]:
-    """name -> podIP of the Deployment's pods the API reports Running."""
-    pods = bed.cluster.server.list("pods", "default")
-    return {p["metadata"]["name"]: p["status"].get("podIP") for p in pods
-            if p["metadata"].get("labels", {}).get("app") == "web" and p["status"].get("phase") == "Running"
-            and not p["metadata"].get("deletionTimestamp")}
-
-
-def kubectl(bed, *args: str) -> str:
-    proc = subprocess.run([str(helm4().kubectl), "--kubeconfig", str(bed.kubeconfig), *args],
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+    return running_ips(bed, "web")
 
 
 def test_a_deployment_scaled_with_kubectl_gets_and_releases_pool_ips(bed):
