@@ -72,6 +72,15 @@ def test_plan_and_apply_leave_auto_pools_alone_and_refuse_to_pull_their_subnet(c
     assert json.loads(out)["summary"]["destroy"] == 0
     assert spiderpool(cluster, "apply", full)[0] == 0 and auto_pools(kube, "nginx")
 
+    overlapping = str(tmp_path / "overlap.yaml")                       # a new spec pool on the auto pool's IPs
+    (tmp_path / "overlap.yaml").write_text(open(full).read() + "    - name: grabby\n      subnet: 10.244.0.0/16\n"
+                                                              "      ips: [10.244.100.12-10.244.100.20]\n")
+    code, out, err = spiderpool(cluster, "plan", overlapping)
+    assert code == 1 and f"SpiderIPPool grabby REFUSED: its IPs overlap auto pool(s) of applications: {name} " \
+                         "(10.244.100.12-10.244.100.14)" in out, out + err
+    code, out, err = spiderpool(cluster, "apply", overlapping)
+    assert code == 1 and cluster.get("spiderippools.spiderpool.spidernet.io", "grabby") is None
+
     shrunk = write(tmp_path, SUBNET.format(ips="10.244.100.0-10.244.100.12"))
     code, out, err = spiderpool(cluster, "plan", shrunk)
     assert code == 1 and "REFUSED" in out
