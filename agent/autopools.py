@@ -147,6 +147,12 @@ class AutoPools:
         reserved = ReservedIPs.from_objects(self._raw(k8s.RESERVED_IPS))
         by_subnet: dict[str, list[tuple[ap.Want, str]]] = {}
         for want in wants:
+            held = (pools.get(named[want], {}).get("metadata", {}).get("labels") or {}).get(ap.LABEL_SUBNET)
+            if held and held != want.subnet:
+                self._tell(want.app, "Warning", "AutoPoolSubnetChanged",
+                           f"the auto pool {named[want]} comes from SpiderSubnet {held}, the template now names "
+                           f"{want.subnet}: a pool does not move between subnets (re-create the app to move it)")
+                continue
             if want.subnet not in subnets:
                 self._tell(want.app, "Warning", "SubnetNotFound",
                            f"no auto pool on {want.interface}: SpiderSubnet {want.subnet} does not exist")

@@ -64,3 +64,17 @@ def test_without_an_ip_number_the_controllers_default_applies(cluster, kube, con
     cluster.create(deployment("web", 2, annotated(number=None)))
     eventually(lambda: [len(pool_ips(p)) for p in auto_pools(kube, "web")] == [4], what="2 replicas + the default 2")
     assert auto_pools(kube, "web")[0]["metadata"]["annotations"][ap.IP_NUMBER] == "+2"
+
+
+def test_a_pool_does_not_move_when_the_template_names_another_subnet(cluster, kube, controller):
+    cluster.create(subnet())
+    cluster.create(subnet("other-subnet", cidr="10.245.0.0/16", ips=["10.245.0.10-10.245.0.20"], gateway=None))
+    controller()
+    cluster.create(deployment("web", 1, annotated(number="+1")))
+    pool = eventually(lambda: [p for p in auto_pools(kube, "web") if len(pool_ips(p)) == 2], what="the pool")[0]
+    cluster.patch("deployments.apps", "web", {"spec": {"replicas": 2, "template": {"metadata": {"annotations": {
+        ap.SUBNET: '{"ipv4":["other-subnet"]}'}}}}}, "default")
+    import time
+    time.sleep(3)
+    after = auto_pools(kube, "web")
+    assert len(after) == 1 and pool_ips(after[0]) == pool_ips(pool) and after[0]["spec"]["subnet"] == "10.244.0.0/16"
