@@ -175,8 +175,9 @@ def _parser() -> argparse.ArgumentParser:
 
     controller = sub.add_parser(
         "controller", parents=[common], help="run the in-cluster controller: the GitOps loop and the IPAM controllers",
-        description="Follow a git source as `watch` does (from flags or a ConfigMap) and run the IP garbage collector "
-                    "and SpiderCoordinator CIDR discovery, only while this replica holds the leader Lease. Logs JSON "
+        description="Follow a git source as `watch` does (from flags or a ConfigMap) and run the IP garbage collector, "
+                    "SpiderCoordinator CIDR discovery and the SpiderSubnet auto-pool controller, only while this "
+                    "replica holds the leader Lease. Logs JSON "
                     "lines; records an Event on the NetworkSync per outcome; serves Prometheus metrics.")
     controller.add_argument("--gc-interval", type=float, default=120.0, metavar="S",
                             help="seconds between full passes (default: 120)")
