@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from cni.allocation import autopool as ap
 from tests.conftest import eventually
 
@@ -78,3 +80,23 @@ def test_a_pool_does_not_move_when_the_template_names_another_subnet(cluster, ku
     time.sleep(3)
     after = auto_pools(kube, "web")
     assert len(after) == 1 and pool_ips(after[0]) == pool_ips(pool) and after[0]["spec"]["subnet"] == "10.244.0.0/16"
+
+
+def test_a_dual_stack_two_nic_app_gets_one_pool_per_interface_and_family(cluster, kube, controller):
+    cluster.create(subnet())
+    cluster.create(subnet("v6", cidr="fd00:244::/64", ips=["fd00:244::10-fd00:244::ff"], gateway="fd00:244::1"))
+    cluster.create(subnet("net1-v4", cidr="10.246.0.0/16", ips=["10.246.1.0-10.246.1.255"], gateway=None))
+    controller()
+    subnets = [{"interface": "eth0", "ipv4": ["nginx-subnet-v4"], "ipv6": ["v6"]},
+               {"interface": "net1", "ipv4": ["net1-v4"]}]
+    app = cluster.create(deployment("multi", 2, {ap.SUBNETS: json.dumps(subnets), ap.IP_NUMBER: "+1"}))
+    uid5 = app["metadata"]["uid"].split("-")[-1][:5]
+    expected = {f"auto4-multi-eth0-{uid5}", f"auto6-multi-eth0-{uid5}", f"auto4-multi-net1-{uid5}"}
+    pools = eventually(lambda: {p["metadata"]["name"]: p for p in auto_pools(kube, "multi")}.keys() == expected
+                       and {p["metadata"]["name"]: p for p in auto_pools(kube, "multi")}, what="three pools")
+    v6 = pools[f"auto6-multi-eth0-{uid5}"]
+    eventually(lambda: len(auto_pools(kube, "multi")) == 3 and all(
+        ap.ranges(p["spec"]["ips"], p["spec"]["ipVersion"]).size == 3 for p in auto_pools(kube, "multi")),
+        what="3 IPs each")
+    assert v6["spec"]["subnet"] == "fd00:244::/64" and v6["metadata"]["labels"][ap.LABEL_VERSION] == "IPv6"
+    assert pools[f"auto4-multi-net1-{uid5}"]["metadata"]["labels"][ap.LABEL_INTERFACE] == "net1"
