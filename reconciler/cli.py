@@ -755,19 +755,24 @@ def _auto_pools_once(args: argparse.Namespace) -> None:
     from agent.autopools import AutoPools
 
     pools = AutoPools(_agent_connect(args), default_number=_auto_pool_default(args))
+    created, scaled, deleted, invalid = set(), set(), set(), set()
     pools.cache.start()
     try:
         if not pools.wait_synced(30.0):
             raise ApiError("the auto-pool cache did not sync: " + "; ".join(pools.cache.problems()))
         for _ in range(10):
             result = pools.run_pass()
+            created |= set(result.created)
+            scaled |= set(result.scaled)
+            deleted |= set(result.deleted)
+            invalid |= set(result.invalid)
             if not result.writes and not result.conflicts:
                 break
             time.sleep(0.5)
     finally:
         pools.cache.stop()
-    print(f"auto pools: {len(result.created)} created, {len(result.scaled)} scaled, {len(result.deleted)} deleted"
-          + (f"; {len(result.invalid)} app(s) with unusable annotations" if result.invalid else "") + ".")
+    print(f"auto pools: {len(created)} created, {len(scaled)} scaled, {len(deleted)} deleted"
+          + (f"; {len(invalid)} app(s) with unusable annotations" if invalid else "") + ".")
 
 
 def _controller_settings(args: argparse.Namespace):

@@ -50,3 +50,18 @@ def test_a_deployment_gets_a_pool_of_replicas_plus_n_that_follows_it_and_goes_wi
     eventually(lambda: not auto_pools(kube), what="the pool reclaimed")
     eventually(lambda: controlled(kube) == {} and
                kube.get(k8s.SUBNETS, "nginx-subnet-v4")["status"]["allocatedIPCount"] == 0, what="the subnet free")
+
+
+def test_controller_once_makes_the_pools_and_exits(cluster, kube):
+    import contextlib
+    import io
+
+    from reconciler.cli import main
+
+    cluster.create(subnet())
+    cluster.create(deployment("web", 2, annotated(number="+1")))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["controller", "--once", "--kubeconfig", str(cluster.kubeconfig)])
+    assert code == 0 and "auto pools: 1 created" in out.getvalue(), out.getvalue()
+    assert [len(pool_ips(p)) for p in auto_pools(kube, "web")] == [3]
