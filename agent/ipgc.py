@@ -33,6 +33,7 @@ from .counts import repair_counts
 from .finalizers import release_finalizers
 from .logs import Log
 from .metrics import AgentMetrics, Counter
+from .wakeup import pause
 
 
 @dataclass(frozen=True)
@@ -187,11 +188,7 @@ class IpGc:
                 self.log.warning("gc pass failed", error=str(error))
                 result = PassResult(next_due=min(self.interval, 5.0))
             wait = self.interval if result.next_due is None else min(self.interval, result.next_due + 0.05)
-            deadline = time.monotonic() + wait
-            while not stop.is_set() and time.monotonic() < deadline:
-                if self._wake.wait(min(0.5, max(0.0, deadline - time.monotonic()))):
-                    stop.wait(0.5)  # let a burst of deletions settle into one pass
-                    break
+            pause(stop, self._wake, wait, settle=0.5)  # a burst of deletions: one pass
         self.cache.stop()
 
     def run_until_clean(self, *, max_passes: int = 20) -> list[PassResult]:

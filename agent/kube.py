@@ -68,6 +68,12 @@ PODS = Kind("", "v1", "pods", "Pod", True)
 NAMESPACES = Kind("", "v1", "namespaces", "Namespace", False)
 NODES = Kind("", "v1", "nodes", "Node", False)
 STATEFULSETS = Kind("apps", "v1", "statefulsets", "StatefulSet", True)
+DEPLOYMENTS = Kind("apps", "v1", "deployments", "Deployment", True)
+REPLICASETS = Kind("apps", "v1", "replicasets", "ReplicaSet", True)
+DAEMONSETS = Kind("apps", "v1", "daemonsets", "DaemonSet", True)
+JOBS = Kind("batch", "v1", "jobs", "Job", True)
+CRONJOBS = Kind("batch", "v1", "cronjobs", "CronJob", True)
+APP_KINDS = {k.kind: k for k in (DEPLOYMENTS, REPLICASETS, STATEFULSETS, DAEMONSETS, JOBS, CRONJOBS)}
 COORDINATORS = Kind(SPIDERPOOL, SPIDERPOOL_VERSION, "spidercoordinators", "SpiderCoordinator", False)
 
 
@@ -183,6 +189,19 @@ class Kube:
         finally:
             raw.close()  # never hand a half-read stream back to the pool
             raw.release_conn()
+
+    def kind_of(self, api_version: str, kind: str) -> Kind | None:
+        """Discovery for one kind (a third-party controller's): its plural from the group's resource list."""
+        group, _, version = api_version.rpartition("/")
+        path = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        try:
+            body = self._call("GET", path, what=f"discovery of {api_version}")
+        except NotFound:
+            return None
+        for resource in body.get("resources") or ():
+            if resource.get("kind") == kind and "/" not in str(resource.get("name", "")):
+                return Kind(group, version, resource["name"], kind, bool(resource.get("namespaced")))
+        return None
 
     # -- writes ---------------------------------------------------------------------------------
 

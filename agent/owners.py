@@ -27,6 +27,7 @@ from typing import Any, Mapping
 
 from agent import kube as k8s
 from cni.allocation import PodInfo
+from cni.allocation.autopool import controller_owner
 
 from .logs import Log
 
@@ -34,14 +35,6 @@ REPLICASETS = k8s.Kind("apps", "v1", "replicasets", "ReplicaSet", True)
 JOBS = k8s.Kind("batch", "v1", "jobs", "Job", True)
 INTERMEDIATE = {("apps/v1", "ReplicaSet"): REPLICASETS, ("batch/v1", "Job"): JOBS}
 MEMORY = 4096  # remembered owners; a cluster with more live ReplicaSets/Jobs only costs a GET more
-
-
-def controller_of(obj: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    """The ownerReference with `controller: true` (metav1.GetControllerOf), or None."""
-    for ref in ((obj or {}).get("metadata") or {}).get("ownerReferences") or ():
-        if ref.get("controller"):
-            return ref
-    return None
 
 
 class TopControllers:
@@ -76,7 +69,7 @@ class TopControllers:
             return None
         if owner is None or (uid and (owner.get("metadata") or {}).get("uid") != uid):
             return None  # gone, or a new object of the same name: the pod's own owner stands
-        above = controller_of(owner)
+        above = controller_owner(owner)  # metav1.GetControllerOf
         top = (above["kind"], above["name"]) if above else (kind.kind, name)
         with self._lock:
             if len(self._known) >= MEMORY:

@@ -30,9 +30,11 @@ from agent import kube as k8s
 from cni import protocol
 from cni.allocation import (SYSTEM_NAMESPACE, AllocationError, Decision, DeadPodError, ExhaustedError, NoPoolError,
                             PodInfo, Request, Snapshot, allocate, release)
+from cni.allocation.autopool import has_subnet
 from cni.allocation.errors import USED_OUT
 from cni.protocol import Code, CniError, CniRequest, IpamResult, IpConfig, Reply, Route
 
+from .autopoolwait import AutoPoolWaiter
 from .cache import Cache
 from .commit import CommitError, Committer
 from .endpoint import Attachment, EndpointWriter, attachments
@@ -52,6 +54,7 @@ class AgentSettings:
     cluster_network: str | None = None  # MULTUS_CLUSTER_NETWORK
     system_namespace: str = SYSTEM_NAMESPACE
     api_budget: float = 10.0  # seconds one request (a write, a read) is retried while the API is away
+    auto_pool_wait: float = 50.0  # seconds ADD waits for an app's auto pool (upstream: 25 x 2 s)
 
 
 class CniService:
@@ -59,6 +62,8 @@ class CniService:
                  metrics: AgentMetrics, log: Log | None = None):
         self.settings, self.kube, self.cache, self.committer, self.metrics = settings, kube, cache, committer, metrics
         self.endpoints = EndpointWriter(kube, cache, metrics)
+        self.autopools = AutoPoolWaiter(kube, cache, wait_seconds=settings.auto_pool_wait,
+                                        api_budget=settings.api_budget, log=Log("autopools", node=settings.node))
         self.log = log or Log("cni", node=settings.node)
         self.owners = TopControllers(kube, budget=settings.api_budget, log=self.log)
         self._commands: dict[str, Callable[[CniRequest], Reply]] = {
@@ -93,10 +98,14 @@ class CniService:
                             pod=f"{req.pod_namespace}/{req.pod_name}")
         try:
             pod = self._pod(req, top_controller=True)
+            auto = {}
+            if has_subnet(pod.annotations):
+                names, app, labels = self.autopools.resolve(pod, req.if_name)
+                auto = {"auto_pools": names, "auto_app": app, "auto_labels": labels}
             request = Request.from_ipam_config(
                 pod, req.ipam, nic=req.if_name, families=self.settings.families,
                 requested_ips=req.requested_ips, cluster_network=self.settings.cluster_network,
-                system_namespace=self.settings.system_namespace)
+                system_namespace=self.settings.system_namespace, **auto)
             decision = self._allocate(request, req, log)
         except (AllocationError, CommitError, CniError, k8s.ApiError) as error:
             reason = _reason(error)

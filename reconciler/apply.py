@@ -35,6 +35,7 @@ from kubeclient.errors import transient
 
 from . import ownership
 from .counts import refresh_counts
+from .autopoolguard import guard as guard_auto_pools
 from .kube import ApplyConflict, Cluster, ClusterError, Conflict
 from .model import Object
 from .plan import Change, Plan, field_manager, identity, make_plan, with_digest
@@ -123,6 +124,7 @@ def plan_live(cluster: Cluster, rendered: list[Object], *, spec_name: str, prune
     live = live_objects(cluster, desired, spec_name)
     plan = make_plan(desired, live, spec_name=spec_name, prune=prune)
     _mark_drains(plan, live)
+    guard_auto_pools(plan, desired, live)
     _verify_with_dry_run(cluster, plan, desired, concurrency=concurrency, live=live)
     return plan, live
 
@@ -148,7 +150,8 @@ def _mark_drains(plan: Plan, live: list[Object]) -> None:
     by_id = {identity(o): o for o in live}
     for index, change in enumerate(plan.changes):
         obj = by_id.get(change.key)
-        if change.action == "delete" and change.kind in RETIRED_KINDS and obj is not None and allocated_ips(obj):
+        # a subnet's allocatedIPCount counts IPs handed to pools, not to pods: retire decides on its pools
+        if change.action == "delete" and change.kind == "SpiderIPPool" and obj is not None and allocated_ips(obj):
             plan.changes[index] = dataclasses.replace(
                 change, drain=True, reason=f"{allocated_ips(obj)} IP(s) still allocated: disabled now, deleted by a "
                                            "later apply once they are released")
@@ -197,10 +200,10 @@ def apply(cluster: Cluster, rendered: list[Object], *, spec_name: str, options: 
     cluster.start_run()  # one retry budget for the whole apply, shared by all objects and levels
     plan, live = plan_live(cluster, rendered, spec_name=spec_name, prune=options.prune,
                            concurrency=options.concurrency)
-    if plan.unsafe:
-        raise ApplyRefused(f"{len(plan.unsafe)} change(s) would strand allocated IPs; nothing was applied: " +
-                           "; ".join(f"{c.ref} {c.reason}" for c in plan.unsafe[:3]) +
-                           (" ..." if len(plan.unsafe) > 3 else ""), reason="InUse")
+    if plan.refused:
+        raise ApplyRefused(f"{len(plan.refused)} change(s) refused; nothing was applied: " +
+                           "; ".join(f"{c.ref}: {c.reason}" for c in plan.refused[:3]) +
+                           (" ..." if len(plan.refused) > 3 else ""), reason="Refused")
     rejected = [c for c in plan.changes if c.action == "rejected"]
     if rejected:
         raise ApplyRefused(f"the API server would refuse {len(rejected)} object(s); nothing was applied: " +

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import time
 import traceback
 from typing import Callable, TextIO
 
@@ -19,6 +20,7 @@ from kubeclient.errors import ApiError, NotFound
 from . import __version__, planview
 from .errors import ReconcilerError, SpecInvalid, SpecLoadError, StateError
 from .pipeline import load_and_validate, render_valid
+from .autopoolguard import guard as guard_auto_pools
 from .plan import make_plan
 from .yamlio import dump_stream, load_state
 
@@ -184,8 +186,9 @@ def _parser() -> argparse.ArgumentParser:
 
     controller = sub.add_parser(
         "controller", parents=[common], help="run the in-cluster controller: the GitOps loop and the IPAM controllers",
-        description="Follow a git source as `watch` does (from flags or a ConfigMap) and run the IP garbage collector "
-                    "and SpiderCoordinator CIDR discovery, only while this replica holds the leader Lease. Logs JSON "
+        description="Follow a git source as `watch` does (from flags or a ConfigMap) and run the IP garbage collector, "
+                    "SpiderCoordinator CIDR discovery and the SpiderSubnet auto-pool controller, only while this "
+                    "replica holds the leader Lease. Logs JSON "
                     "lines; records an Event on the NetworkSync per outcome; serves Prometheus metrics.")
     controller.add_argument("--gc-interval", type=float, default=120.0, metavar="S",
                             help="seconds between full passes (default: 120)")
@@ -193,6 +196,14 @@ def _parser() -> argparse.ArgumentParser:
                             help="seconds a record must look leaked before it is released (default: 30)")
     controller.add_argument("--coordinator-interval", type=float, default=60.0, metavar="S",
                             help="seconds between SpiderCoordinator CIDR discovery passes (default: 60)")
+    controller.add_argument("--auto-pools", action=argparse.BooleanOptionalAction, default=True,
+                            help="run the SpiderSubnet auto-pool controller (default: on)")
+    controller.add_argument("--auto-pool-default-ip-number", metavar="N|+N",
+                            default=os.environ.get("SPIDERPOOL_AUTO_POOL_DEFAULT_IP_NUMBER") or "+1",
+                            help="size of an app's auto pool when its template has no ipam.spidernet.io/ippool-ip-number: "
+                                 "+N = replicas + N, N = fixed (default: $SPIDERPOOL_AUTO_POOL_DEFAULT_IP_NUMBER, else +1)")
+    controller.add_argument("--auto-pool-interval", type=float, default=60.0, metavar="S",
+                            help="seconds between full auto-pool passes besides those events trigger (default: 60)")
     controller.add_argument("--once", action="store_true",
                             help="run the IPAM passes until nothing is pending, then exit (no loop, no election)")
     controller.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
@@ -369,7 +380,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.offline or args.state:
         live = load_state(args.state) if args.state else []
         against = f"the objects in {args.state}" if args.state else "an empty cluster (offline)"
-        plan = make_plan(render_valid(valid), live, spec_name=valid.spec.name, prune=valid.spec.prune)
+        rendered = render_valid(valid)
+        plan = make_plan(rendered, live, spec_name=valid.spec.name, prune=valid.spec.prune)
+        guard_auto_pools(plan, rendered, live)
     else:
         from .apply import plan_live
 
@@ -386,9 +399,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         sys.stdout.write(planview.render_json(plan, against=against))
     else:
         sys.stdout.write(planview.render_text(plan, against=against, color=_color(args, sys.stdout)))
-    if plan.unsafe:
-        print(f"spiderpool: error: {len(plan.unsafe)} change(s) would strand allocated IPs: "
-              + "; ".join(f"{c.ref} {c.reason}" for c in plan.unsafe[:3]), file=sys.stderr)
+    if plan.refused:
+        print(f"spiderpool: error: {len(plan.refused)} change(s) refused: "
+              + "; ".join(f"{c.ref}: {c.reason}" for c in plan.refused[:3]), file=sys.stderr)
         return EXIT_ERROR
     if plan.rejected:
         print(f"spiderpool: error: the API server would refuse {len(plan.rejected)} object(s): "
@@ -744,6 +757,8 @@ def _controller_once(args: argparse.Namespace) -> int:
     try:
         gc = IpGc(_agent_connect(args), interval=args.gc_interval, grace=args.gc_grace)
         CoordinatorStatusSync(_agent_connect(args), interval=args.coordinator_interval).sync_once()
+        if args.auto_pools:
+            _auto_pools_once(args)
         results = gc.run_until_clean()
     except ApiError as exc:
         print(f"spiderpool: error: {exc}", file=sys.stderr)
@@ -754,6 +769,40 @@ def _controller_once(args: argparse.Namespace) -> int:
     print(f"IP GC: {released} leaked IP(s) released, {swept} SpiderEndpoint(s) without records deleted, "
           f"in {len(results)} pass(es){f'; {failed} failure(s)' if failed else ''}.")
     return EXIT_ERROR if failed else EXIT_OK
+
+
+def _auto_pool_default(args: argparse.Namespace):
+    from cni.allocation.autopool import parse_ip_number
+
+    try:
+        return parse_ip_number(args.auto_pool_default_ip_number)
+    except ValueError as exc:
+        raise ReconcilerError(f"--auto-pool-default-ip-number: {exc}") from None
+
+
+def _auto_pools_once(args: argparse.Namespace) -> None:
+    """Auto-pool passes until one writes nothing (at most 10)."""
+    from agent.autopools import AutoPools
+
+    pools = AutoPools(_agent_connect(args), default_number=_auto_pool_default(args))
+    created, scaled, deleted, invalid = set(), set(), set(), set()
+    pools.cache.start()
+    try:
+        if not pools.wait_synced(30.0):
+            raise ApiError("the auto-pool cache did not sync: " + "; ".join(pools.cache.problems()))
+        for _ in range(10):
+            result = pools.run_pass()
+            created |= set(result.created)
+            scaled |= set(result.scaled)
+            deleted |= set(result.deleted)
+            invalid |= set(result.invalid)
+            if not result.writes and not result.conflicts:
+                break
+            time.sleep(0.5)
+    finally:
+        pools.cache.stop()
+    print(f"auto pools: {len(created)} created, {len(scaled)} scaled, {len(deleted)} deleted"
+          + (f"; {len(invalid)} app(s) with unusable annotations" if invalid else "") + ".")
 
 
 def _controller_settings(args: argparse.Namespace):
@@ -787,7 +836,8 @@ def _controller_settings(args: argparse.Namespace):
                     identity=args.leader_elect_identity or default_identity(), lease_timing=timing,
                     metrics_listen=args.metrics_listen, webhook_listen=args.webhook_listen, webhook_secret=secret,
                     events_namespace=args.events_namespace, gc_interval=args.gc_interval, gc_grace=args.gc_grace,
-                    coordinator_interval=args.coordinator_interval)
+                    coordinator_interval=args.coordinator_interval, auto_pools=args.auto_pools,
+                    auto_pool_default=_auto_pool_default(args), auto_pool_interval=args.auto_pool_interval)
 
 
 def cmd_ipam(args: argparse.Namespace) -> int:

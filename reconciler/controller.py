@@ -1,12 +1,13 @@
 """`spiderpool controller`, assembled: the GitOps loop and the IPAM controllers behind one leader Lease.
 
 Why it exists: in the cluster the same loop as `spiderpool watch` (loop.py) follows a git
-source, beside the IP garbage collector and the SpiderCoordinator CIDR discovery (agent/).
+source, beside the IP garbage collector, the SpiderCoordinator CIDR discovery and the SpiderSubnet
+auto-pool controller (agent/autopools.py).
 Two replicas run for availability; only the one holding the Lease acts:
 
     start: metrics server (/metrics /healthz /readyz), webhook (if asked)
     campaign on the Lease (agent/leaderelection.py) ─ standby: nothing acts
-      └ leading: threads for the reconcile loop, the IP GC and the CIDR discovery
+      └ leading: threads for the reconcile loop, the IP GC, the CIDR discovery and the auto pools
         lost the Lease (no renewal within the renew deadline, or another holder):
           everything is told to stop and the process exits 1 at once — an apply in flight is
           cut off rather than finished, because a standby may act from now on; the Deployment
@@ -34,18 +35,20 @@ from typing import Callable
 from prometheus_client import CollectorRegistry
 
 from agent import kube as k8s
+from agent.autopools import AutoPools
 from agent.coordinatorstatus import CoordinatorStatusSync
 from agent.ipgc import IpGc
 from agent.leasedecision import Timing as LeaseTiming
 from agent.leaderelection import LeaderElector
 from agent.logs import Log
 from agent.metrics import AgentMetrics
+from cni.allocation.autopool import DEFAULT_IP_NUMBER, AppRef, IpNumber
 
 from . import schedule
 from .apply import ApplyOptions
 from .controllermetrics import LoopMetrics, MetricsServer
 from .errors import ReconcilerError
-from .events import EventRecorder, event_for
+from .events import Event, EventRecorder, event_for
 from .loop import Loop, Outcome
 from .source import GitSource, read_credentials
 
@@ -102,6 +105,9 @@ class Settings:
     gc_interval: float = 120.0
     gc_grace: float = 30.0
     coordinator_interval: float = 60.0
+    auto_pools: bool = True
+    auto_pool_default: IpNumber = DEFAULT_IP_NUMBER
+    auto_pool_interval: float = 60.0
 
     @property
     def follows_a_source(self) -> bool:
@@ -220,6 +226,14 @@ class Controller:
             if problem:
                 self.log.warning("event not recorded", error=problem)
 
+    def record_on_app(self, app: AppRef, type_: str, reason: str, message: str) -> None:
+        """An auto-pool Event on the app it concerns (`kubectl describe deployment NAME` shows it)."""
+        involved = {"apiVersion": f"{app.group}/{app.version}" if app.group else app.version, "kind": app.kind,
+                    "namespace": app.namespace, "name": app.name, "uid": app.uid}
+        problem = self.events.record_on(involved, Event(app.name, type_, reason, message))
+        if problem:
+            self.log.warning("event not recorded", error=problem)
+
     def _events_connected(self):
         if self._events_cluster is None:
             self._events_cluster = self.connect()
@@ -238,6 +252,11 @@ class Controller:
                   metrics=self.agent_metrics)
         coordinator = CoordinatorStatusSync(self.connect_agent(), interval=self.settings.coordinator_interval)
         jobs = [("ip-gc", gc.run), ("coordinator-status", coordinator.run)]
+        if self.settings.auto_pools:
+            pools = AutoPools(self.connect_agent(), default_number=self.settings.auto_pool_default,
+                              interval=self.settings.auto_pool_interval, record=self.record_on_app,
+                              metrics=self.agent_metrics, log=Log("autopools", identity=self.settings.identity))
+            jobs.append(("auto-pools", pools.run))
         if self.runner is not None:
             jobs.append(("gitops", self.runner.run))
         for name, target in jobs:

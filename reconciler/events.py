@@ -78,33 +78,50 @@ class EventRecorder:
                  max_remembered: int = MAX_REMEMBERED, clock: Callable[[], str] = _now):
         self.cluster_of, self.namespace, self.instance = cluster_of, namespace, instance
         self.max_remembered, self.clock = max_remembered, clock
-        self._seen: OrderedDict[Event, tuple[str, int, str]] = OrderedDict()  # -> (name, count, firstTimestamp)
+        self._seen: OrderedDict[tuple[Event, str], tuple[str, int, str]] = OrderedDict()  # -> (name, count, firstTimestamp)
         self._lock = threading.Lock()
 
     def record(self, event: Event) -> str | None:
         """Create the Event, or count it again; -> an error message when it could not be written."""
+        def involved(cluster) -> dict:
+            sync = cluster.get(syncstatus.sync_object(event.spec, source_path="", prune=True, self_heal=False)) or {}
+            ref = {"apiVersion": syncstatus.API_VERSION, "kind": syncstatus.KIND, "name": event.spec}
+            uid = (sync.get("metadata") or {}).get("uid")
+            return {**ref, "uid": uid} if uid else ref
+
+        problem = self._write(event, involved, self.namespace, prefix=event.spec)
+        return f"could not record event {event.reason} on NetworkSync {event.spec}: {problem}" if problem else None
+
+    def record_on(self, involved: dict, event: Event) -> str | None:
+        """An Event on another object (`involved`: apiVersion, kind, namespace, name, uid), in its namespace:
+        the auto-pool controller's on the apps it serves."""
+        problem = self._write(event, lambda cluster: involved, involved.get("namespace") or self.namespace,
+                              prefix=involved.get("name") or event.spec)
+        return f"could not record event {event.reason} on {involved.get('kind')} {involved.get('name')}: {problem}" \
+            if problem else None
+
+    def _write(self, event: Event, involved: Callable[[object], dict], namespace: str, *, prefix: str) -> str | None:
         now = self.clock()
+        key = (event, namespace)
         with self._lock:
-            name, count, first = self._seen.pop(event, (None, 0, now))
-            name = name or f"{event.spec}.{time.time_ns():x}"
-            self._seen[event] = (name, count + 1, first)
+            name, count, first = self._seen.pop(key, (None, 0, now))
+            name = name or f"{prefix}.{time.time_ns():x}"
+            self._seen[key] = (name, count + 1, first)
             while len(self._seen) > self.max_remembered:
                 self._seen.popitem(last=False)
         try:
             cluster = self.cluster_of()
-            sync = cluster.get(syncstatus.sync_object(event.spec, source_path="", prune=True, self_heal=False)) or {}
             cluster.apply(self._object(event, name=name, count=count + 1, first=first, now=now,
-                                       uid=(sync.get("metadata") or {}).get("uid")), force=True, manager=EVENT_MANAGER)
+                                       involved=involved(cluster), namespace=namespace),
+                          force=True, manager=EVENT_MANAGER)
         except Exception as exc:  # noqa: BLE001 - an Event is best effort
-            return f"could not record event {event.reason} on NetworkSync {event.spec}: {exc}"
+            return str(exc)
         return None
 
-    def _object(self, event: Event, *, name: str, count: int, first: str, now: str, uid: str | None) -> dict:
-        involved = {"apiVersion": syncstatus.API_VERSION, "kind": syncstatus.KIND, "name": event.spec}
-        if uid:
-            involved["uid"] = uid
+    def _object(self, event: Event, *, name: str, count: int, first: str, now: str, involved: dict,
+                namespace: str) -> dict:
         return {"apiVersion": "v1", "kind": "Event",
-                "metadata": {"name": name, "namespace": self.namespace},
+                "metadata": {"name": name, "namespace": namespace},
                 "involvedObject": involved, "type": event.type, "reason": event.reason, "message": event.message,
                 "source": {"component": COMPONENT, **({"host": self.instance} if self.instance else {})},
                 "reportingComponent": COMPONENT, "reportingInstance": self.instance or COMPONENT,

@@ -4,7 +4,7 @@ Why it exists: upstream's SpiderIPPool webhook refuses an update that removes (t
 or `excludeIPs`) an address a pod holds, and makes `subnet` and `ipVersion` immutable. We
 have no webhook; without this, applying such a spec would leave records for addresses the
 pool no longer has (the pod keeps an address nobody accounts for, and a later pool may hand
-it out again: a duplicate IP). So a plan marks such a change `unsafe`, naming the addresses
+it out again: a duplicate IP). So a plan marks such a change `refused`, naming the addresses
 and the pods that hold them, and apply refuses it before writing anything.
 
     unsafe when the live pool holds records and the desired spec

@@ -14,12 +14,14 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
 from agent import kube as k8s
-from cni.allocation import Finding, Snapshot, audit
+from cni.allocation import Finding, Snapshot, audit, autopool, subnet_counts
+from cni.ipranges import compact, parse_range
 
 from .tables import table
 
 POOL_COLUMNS = ("NAME", "VERSION", "SUBNET", "ALLOCATED-IP-COUNT", "TOTAL-IP-COUNT", "DEFAULT", "DISABLE")
-SUBNET_COLUMNS = ("NAME", "VERSION", "SUBNET", "ALLOCATED-IP-COUNT", "TOTAL-IP-COUNT")
+SUBNET_COLUMNS = ("NAME", "VERSION", "SUBNET", "ALLOCATED-IP-COUNT", "TOTAL-IP-COUNT", "POOLS")
+SHOWN_POOLS = 3
 ENDPOINT_COLUMNS = ("NAME", "INTERFACE", "IPV4POOL", "IPV4", "IPV6POOL", "IPV6", "NODE")
 FINDING_COLUMNS = ("KIND", "SUBJECT", "MESSAGE")
 
@@ -42,12 +44,19 @@ def pool_rows(pools: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def subnet_rows(subnets: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Upstream's columns, counted from the subnet itself (its ledger and ips) when no controller wrote them
+    yet, and the pools it controls: `application` names the app of an auto pool."""
     rows = []
     for obj in sorted(subnets, key=lambda o: o["metadata"]["name"]):
         spec, status = obj.get("spec") or {}, obj.get("status") or {}
-        rows.append({"name": obj["metadata"]["name"], "version": spec.get("ipVersion") or _version(spec.get("subnet")),
-                     "subnet": spec.get("subnet"), "allocatedIPCount": status.get("allocatedIPCount", 0),
-                     "totalIPCount": status.get("totalIPCount")})
+        version = spec.get("ipVersion") or _version(spec.get("subnet")) or 4
+        ledger = autopool.decode_controlled(status.get("controlledIPPools"), version)
+        counts = subnet_counts(obj, (), ledger)
+        pools = {name: {"ips": compact(entry.ips, version), **({"application": entry.application}
+                                                                if entry.application else {})}
+                 for name, entry in sorted(ledger.items())}
+        rows.append({"name": obj["metadata"]["name"], "version": version, "subnet": spec.get("subnet"),
+                     **counts, "controlledIPPools": pools})
     return rows
 
 
@@ -69,8 +78,20 @@ def render_pools(rows: list[dict[str, Any]]) -> str:
 
 
 def render_subnets(rows: list[dict[str, Any]]) -> str:
-    return table(SUBNET_COLUMNS, ([r["name"], r["version"], r["subnet"], r["allocatedIPCount"], r["totalIPCount"]]
-                                 for r in rows))
+    return table(SUBNET_COLUMNS, ([r["name"], r["version"], r["subnet"], r["allocatedIPCount"], r["totalIPCount"],
+                                  _pools(r["controlledIPPools"])] for r in rows))
+
+
+def _pools(pools: Mapping[str, Any]) -> str:
+    """`auto4-nginx-eth0-1a2b3 (5), manual (10), +2 more`: each pool with the number of the subnet's IPs it holds."""
+    names = [f"{name} ({sum(_span_size(t) for t in entry['ips'])})" for name, entry in pools.items()]
+    more = len(names) - SHOWN_POOLS
+    return ", ".join(names[:SHOWN_POOLS]) + (f", +{more} more" if more > 0 else "") if names else "<none>"
+
+
+def _span_size(text: str) -> int:
+    span = parse_range(text)
+    return span.last - span.first + 1
 
 
 def render_endpoints(rows: list[dict[str, Any]], *, all_namespaces: bool) -> str:

@@ -17,7 +17,7 @@ cluster did (a hand edit): that is `drift`, reported and only reverted with
 self-heal. A differing digest means the spec changed: a plain `update`.
 
 A change that would strand allocated IPs (a pool's `ips` shrunk under live allocations,
-its `subnet` or `ipVersion` changed while in use) is `unsafe`: apply refuses it
+its `subnet` or `ipVersion` changed while in use) is `refused`: apply refuses it
 (reconciler.inuse, the guard upstream's webhook gives).
 
 Only the fields this tool manages are compared: the spec (a NAD's JSON config
@@ -53,7 +53,7 @@ def our_managers(spec_name: str) -> frozenset[str]:
     before per-spec managers (migrated on the next write, see apply._migrate_manager)."""
     return frozenset({field_manager(spec_name), FIELD_MANAGER})
 
-ACTIONS = ("create", "update", "drift", "delete", "unchanged", "conflict", "rejected", "unsafe", "orphan")
+ACTIONS = ("create", "update", "drift", "delete", "unchanged", "conflict", "rejected", "refused", "orphan")
 DIGEST_ANNOTATION = "gitops.spidernet.io/applied-digest"
 # Written with every object, never a reason to write one: a comment added above a pool
 # moves its source line, and that alone must not make a plan (or Argo CD) report a change.
@@ -113,9 +113,10 @@ class Plan:
         return [c for c in self.changes if c.action == "conflict"]
 
     @property
-    def unsafe(self) -> list[Change]:
-        """Changes that would strand allocated IPs (reconciler.inuse): apply refuses them."""
-        return [c for c in self.changes if c.action == "unsafe"]
+    def refused(self) -> list[Change]:
+        """Changes this tool will not make: one that would strand allocated IPs (reconciler.inuse) or
+        pull a subnet from under its auto pools (reconciler.autopoolguard). apply refuses them all."""
+        return [c for c in self.changes if c.action == "refused"]
 
     @property
     def rejected(self) -> list[Change]:
@@ -151,7 +152,8 @@ def make_plan(desired: Iterable[Object], live: Iterable[Object], *, spec_name: s
             # what --adopt would write: the fields we set (others' fields, status, finalizers stay)
             fields = diff(managed_view(current, obj), managed_view(obj, obj), owned=set())
             unsafe = stranded(obj, current)  # adopting it would strand them too: refused even with --adopt
-            plan.changes.append(_change("unsafe", obj, fields, f"{unsafe} (and it is not this spec's: {conflict_reason(current, owner)})")
+            plan.changes.append(_change("refused", obj, fields, f"its IPs are in use: {unsafe} "
+                                                                f"(and it is not this spec's: {conflict_reason(current, owner)})")
                                 if unsafe else _change("conflict", obj, fields, conflict_reason(current, owner)))
             continue
         fields = diff(managed_view(current, obj), managed_view(obj, obj), owned=_ownership(current, spec_name))
@@ -159,7 +161,7 @@ def make_plan(desired: Iterable[Object], live: Iterable[Object], *, spec_name: s
         if not fields:
             plan.changes.append(_change("unchanged", obj, ()))
         elif unsafe:
-            plan.changes.append(_change("unsafe", obj, fields, unsafe))
+            plan.changes.append(_change("refused", obj, fields, f"its IPs are in use: {unsafe}"))
         elif _digest_of(obj) is not None and _digest_of(obj) == _digest_of(current):
             plan.changes.append(_change("drift", obj, fields, "changed in the cluster, not in the spec"))
         else:

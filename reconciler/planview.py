@@ -11,14 +11,13 @@ from typing import Any
 from .plan import DIGEST_ANNOTATION, MISSING, Change, FieldChange, Plan
 
 SYMBOLS = {"create": "+", "update": "~", "drift": "~", "delete": "-", "unchanged": "=", "conflict": "!", "rejected": "!",
-           "unsafe": "!", "orphan": "?"}
+           "refused": "!", "orphan": "?"}
 COLORS = {"create": "32", "update": "33", "drift": "35", "delete": "31", "unchanged": "2", "conflict": "1;31", "rejected": "1;31",
-          "unsafe": "1;31", "orphan": "35"}
+          "refused": "1;31", "orphan": "35"}
 VERBS = {"create": "will be created", "update": "will be updated in place", "drift": "has DRIFTED",
          "delete": "will be deleted",
          "unchanged": "unchanged", "conflict": "CONFLICT", "rejected": "REJECTED by the API server",
-         "unsafe": "REFUSED, its IPs are in use",
-         "orphan": "not in the spec any more"}
+         "refused": "REFUSED", "orphan": "not in the spec any more"}
 
 
 def _paint(text: str, action: str, color: bool) -> str:
@@ -67,7 +66,7 @@ def render_text(plan: Plan, *, against: str, color: bool = False) -> str:
 
 
 def summary_line(plan: Plan) -> str:
-    blocked = len(plan.conflicts) + plan.count("rejected") + plan.count("unsafe")
+    blocked = len(plan.conflicts) + plan.count("rejected") + plan.count("refused")
     if not plan.has_changes and not blocked:
         return "No changes. The cluster matches the spec."
     drains = sum(1 for c in plan.changes if c.drain)
@@ -105,7 +104,7 @@ def render_json(plan: Plan, *, against: str) -> str:
         "against": against,
         "summary": {"add": plan.count("create"), "change": plan.count("update"), "destroy": plan.count("delete"),
                     "drift": plan.count("drift"), "unchanged": plan.count("unchanged"), "conflict": plan.count("conflict"), "rejected": plan.count("rejected"),
-                    "unsafe": plan.count("unsafe"), "orphan": plan.count("orphan")},
+                    "refused": plan.count("refused"), "orphan": plan.count("orphan")},
         "changes": [change(c) for c in plan.changes],
     }
     return json.dumps(body, indent=2) + "\n"

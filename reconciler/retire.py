@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from cni.allocation import autopool as ap
 from cni.allocation import retirement
 
 from .kube import Cluster, Conflict, NotFound
@@ -82,7 +83,15 @@ def retire(cluster: Cluster, ref: Object, *, dry_run: bool) -> tuple[str, str]:
 
 def in_use(cluster: Cluster, live: Object) -> str:
     """Why a live pool or subnet must not go yet ("" when it may)."""
-    count = allocated_ips(live)
+    if live["kind"] == "SpiderSubnet":
+        # a subnet's allocatedIPCount counts the IPs it handed to pools (upstream's meaning), which go
+        # with the pools: the pools in its CIDR are what keep it
+        auto = sorted(name for name, entry in ap.decode_controlled(
+            (live.get("status") or {}).get("controlledIPPools"), 6 if ":" in str(live["spec"].get("subnet")) else 4
+        ).items() if entry.application)
+        if auto:
+            return f"it controls auto pool(s) {', '.join(auto[:5])}{' ...' if len(auto) > 5 else ''} of applications"
+    count = allocated_ips(live) if live["kind"] != "SpiderSubnet" else 0
     if count:
         return f"{count} IP(s) still allocated"
     if live["kind"] == "SpiderSubnet":

@@ -57,14 +57,6 @@ def _pool_names(owner: str, key: str, item: Mapping[str, Any], where: str) -> Po
     return names
 
 
-def refuse_subnet(pod: PodInfo) -> None:
-    for key in (SUBNETS, SUBNET):
-        if key in pod.annotations:
-            raise AnnotationError(f"pod {pod.key}", key,
-                                  "SpiderSubnet auto-created pools are not supported by this agent; "
-                                  f"use {IPPOOL} or {IPPOOLS}")
-
-
 def ippool(pod: PodInfo) -> PoolNames | None:
     if IPPOOL not in pod.annotations:
         return None

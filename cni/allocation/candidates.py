@@ -1,7 +1,8 @@
 """WHERE POOLS ARE CHOSEN: which pools may serve one interface of a pod, in which order.
 
 1. `select` finds the first rule that names pools (upstream §3.2):
-   pod annotation `ipam.spidernet.io/ippools` (this NIC's item, by interface name
+   pod annotation `ipam.spidernet.io/subnet(s)` (the app's auto pools, which the agent
+   waited for: `Request.auto_pools`) > pod annotation `ipam.spidernet.io/ippools` (this NIC's item, by interface name
    or position) > pod annotation `ipam.spidernet.io/ippool` > namespace annotations
    `ipam.spidernet.io/default-ipv{4,6}-ippool` > the CNI config's
    `default_ipv{4,6}_ippool` > every pool with `spec.default: true`.
@@ -22,11 +23,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Mapping
 
-from . import annotations, multus
+from . import annotations, autopool, multus
 from .errors import AnnotationError, ExhaustedError, NoPoolError, PoolNameError
 from .model import Pool, PoolNames
 from .selectors import describe, matches
@@ -61,6 +62,7 @@ class Target:
     namespace_labels: Mapping[str, str]
     nad: str | None
     system_namespace: str
+    app_labels: Mapping[str, str] = field(default_factory=dict)  # an auto pool's podAffinity is matched on these
 
     @classmethod
     def of(cls, request: Request, snapshot: Snapshot) -> "Target":
@@ -69,7 +71,7 @@ class Target:
         nad = request.nad or multus.nad_for(pod, request.nic, cluster_network=request.cluster_network,
                                              system_namespace=request.system_namespace)
         return cls(pod, request.nic, node.labels if node else {}, namespace.labels if namespace else {},
-                   nad, request.system_namespace)
+                   nad, request.system_namespace, request.auto_labels)
 
     def describe(self) -> str:
         return f"pod {self.pod.key} on node {self.pod.node or '?'}"
@@ -91,7 +93,8 @@ class Candidates:
 
 def select(request: Request, snapshot: Snapshot) -> Selection:
     pod = request.pod
-    annotations.refuse_subnet(pod)
+    if autopool.has_subnet(pod.annotations):
+        return _auto(request)
     items = annotations.ippools(pod)
     if items is not None:
         item = _item_for(pod, request.nic, items)
@@ -121,6 +124,16 @@ def precheck(selection: Selection, request: Request, snapshot: Snapshot) -> None
                 problems.append(f"{source} names IPPool {name!r}, which does not exist")
     if problems:
         raise PoolNameError(_who(request), problems)
+
+
+def _auto(request: Request) -> Selection:
+    """A subnet annotation wins over every other rule: the app's auto pools, found by the agent."""
+    if request.auto_pools is None:
+        key = autopool.SUBNETS if autopool.SUBNETS in request.pod.annotations else autopool.SUBNET
+        raise AnnotationError(f"pod {request.pod.key}", key, "the auto pool of the pod's application is not known "
+                                                             "(the agent resolves it before allocating)")
+    source = f"the auto pool of {request.auto_app or 'the application'} (pod annotation {autopool.SUBNET}(s))"
+    return _restrict(request, request.auto_pools, _same(source), request.clean_gateway)
 
 
 def _rules(request: Request, snapshot: Snapshot):
@@ -230,6 +243,11 @@ def _namespace(pool: Pool, target: Target) -> str | None:
 
 
 def _pod(pool: Pool, target: Target) -> str | None:
+    if pool.pod_affinity is not None and autopool.AFFINITY_KEYS[2] in (pool.pod_affinity.get("matchLabels") or {}):
+        # an auto pool: bound to an application, not to pod labels (upstream compares the top controller)
+        if not matches(pool.pod_affinity, target.app_labels):
+            return f"unmatched Pod affinity of auto-created IPPool {pool.name}: it belongs to another application"
+        return None
     if pool.pod_affinity is not None and not matches(pool.pod_affinity, target.pod.labels):
         return f"pod labels do not match podAffinity {describe(pool.pod_affinity)}"
     return None

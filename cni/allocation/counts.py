@@ -13,8 +13,10 @@ them from here, so they cannot disagree:
                                pool we emptied would stay Terminating under upstream for ever
     subnet  totalIPCount     = |ips - excludeIPs|
             allocatedIPCount = subnet addresses handed out to pools: the union of the usable
-                               addresses of every pool with the subnet's CIDR, within the
-                               subnet's own usable addresses (upstream: controlledIPPools)
+                               addresses of every pool with the subnet's CIDR and of the
+                               subnet's ledger (`status.controlledIPPools`, which holds an auto
+                               pool's IPs before the pool does), within the subnet's own usable
+                               addresses (upstream: controlledIPPools alone)
 
 Pure: objects in, status fields out.
 """
@@ -25,6 +27,7 @@ from typing import Any, Iterable, Mapping
 
 from cni.ipranges import RangeSet
 
+from .autopool import Controlled, decode_controlled
 from .model import COUNT_MAX, Pool
 from .records import Record, encode
 
@@ -46,10 +49,16 @@ def pool_counts(pool: Mapping[str, Any] | Pool) -> dict[str, int]:
     return {"allocatedIPCount": len(view.records), "totalIPCount": view.total_ip_count}
 
 
-def subnet_counts(subnet: Mapping[str, Any], pools: Iterable[Mapping[str, Any] | Pool]) -> dict[str, int]:
-    """The count fields a SpiderSubnet's status should carry, given every pool of the cluster."""
+def subnet_counts(subnet: Mapping[str, Any], pools: Iterable[Mapping[str, Any] | Pool],
+                  ledger: Mapping[str, Controlled] | None = None) -> dict[str, int]:
+    """The count fields a SpiderSubnet's status should carry, given every pool of the cluster and
+    the subnet's ledger (read from its status unless the writer of a new one passes it)."""
     own = _as_pool(subnet)
+    if ledger is None:
+        ledger = decode_controlled((subnet.get("status") or {}).get("controlledIPPools"), own.version)
     given = RangeSet()
+    for entry in ledger.values():
+        given = given | entry.ips
     for pool in pools:
         view = _as_pool(pool)
         if view.subnet == own.subnet and view.version == own.version and not view.broken:

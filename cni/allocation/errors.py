@@ -12,7 +12,8 @@ why each one was refused.
     ├── PoolNameError               "wrong input": a pool named for the NIC is unknown or named twice
     ├── DeadPodError                the pod is terminating or finished
     ├── NoPoolError                 "no IPPool available": every candidate filtered out
-    │   └── ExhaustedError          "all IP addresses used out": candidates fit, all full
+    │   ├── ExhaustedError          "all IP addresses used out": candidates fit, all full
+    │   └── AutoPoolPendingError    the app's auto pool is not there (or not big enough) yet
     ├── UnavailableIPError          an IP the runtime asked for (`ips` capability) cannot be given
     └── StaleSnapshotError          a decision no longer fits the pool it is applied to
 
@@ -86,6 +87,15 @@ class NoPoolError(AllocationError):
 class ExhaustedError(NoPoolError):
     category = USED_OUT
     cni_code = 11
+
+
+class AutoPoolPendingError(NoPoolError):
+    """A pod with a subnet annotation: its application's auto pool was not ready within the wait."""
+
+    cni_code = 11
+
+    def __init__(self, detail: str):
+        super().__init__(f"{NO_POOL}: {detail}")
 
 
 class UnavailableIPError(AllocationError):

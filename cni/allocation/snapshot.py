@@ -34,6 +34,11 @@ class Request:
     cluster_network: str | None = None  # NAD behind eth0 when the pod names none (MULTUS_CLUSTER_NETWORK)
     system_namespace: str = SYSTEM_NAMESPACE  # where bare NAD names live
     requested_ips: tuple[str, ...] = ()  # the runtime's `ips` capability / `args.cni.ips` ("ip" or "ip/prefix")
+    # A pod with a subnet annotation: its app's auto pools for this NIC (the agent waited for them), the app
+    # they belong to ("Deployment ns/name"), and the app labels their podAffinity is compared with.
+    auto_pools: PoolNames | None = None
+    auto_app: str = ""
+    auto_labels: Mapping[str, str] = field(default_factory=dict)
 
     def requested(self, version: int) -> str | None:
         """The IP of one family the runtime asked for, canonical; at most one per family."""

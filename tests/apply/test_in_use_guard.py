@@ -63,7 +63,7 @@ def test_moving_a_pool_in_use_to_another_subnet_is_refused(cli, cluster, write_s
 
     assert code == 1
     [change] = [c for c in json.loads(out)["changes"] if c["name"] == "web-pool"]
-    assert change["action"] == "unsafe"
+    assert change["action"] == "refused"
     assert change["reason"].startswith("spec.subnet 10.6.0.0/16 -> 10.7.0.0/16 while 2 IP(s) are allocated "
                                        "(10.6.1.5 (default/web-0), 10.6.1.7 (default/web-0))")
     assert cli("apply", spec)[0] == 1

@@ -100,7 +100,7 @@ def test_plan_reads_a_kubectl_list_and_shows_field_changes(tmp_path):
     assert result.returncode == 2
     body = json.loads(result.stdout)
     assert body["summary"] == {"add": 0, "change": 1, "destroy": 1, "drift": 0, "unchanged": len(objects) - 1, "conflict": 0,
-                               "rejected": 0, "unsafe": 0, "orphan": 0}
+                               "rejected": 0, "refused": 0, "orphan": 0}
     [update] = [c for c in body["changes"] if c["action"] == "update"]
     assert update["fields"] == [{"path": "spec.gateway", "before": "10.6.0.254", "after": "10.6.0.1"}]
     text = run("plan", "--state", state, EXAMPLE, "--color", "always").stdout

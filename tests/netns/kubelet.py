@@ -14,9 +14,11 @@ last failure per pod is kept in `failures`.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
 
 from . import kernel
 from .bed import Bed, Pod
@@ -127,3 +129,43 @@ def network_from_annotation(bed: Bed, default: str) -> Callable[[dict[str, Any]]
         ref = (obj["metadata"].get("annotations") or {}).get(DEFAULT_NETWORK, default)
         return bed.network(ref if "/" in ref else f"{obj['metadata']['namespace']}/{ref}")
     return pick
+
+
+@contextlib.contextmanager
+def underlay_bed(control_plane, spec: Path, *, router: str, nodes: Mapping[str, str], nad: str) -> Iterator[Bed]:
+    """A Bed on the real control plane `control_plane` (its controllers make the pods): a switch, a
+    router at `router`, `nodes` (name -> address), the plugins, `spec` applied, an agent per node and
+    the kubelet stand-in running pods on `nad` (`bed.kubelet`)."""
+    from tests.cluster.api import RealCluster
+
+    with Bed(server=RealCluster(control_plane)) as bed:
+        bed.add_switch()
+        bed.add_router(addresses=[router])
+        for name, address in nodes.items():
+            bed.add_node(name, address=address)
+        bed.install_plugins()
+        bed.apply(spec)
+        bed.start_agents()
+        with Kubelet(bed, network=network_from_annotation(bed, nad)) as kubelet:
+            bed.kubelet = kubelet
+            yield bed
+
+
+def running_ips(bed: Bed, app: str, namespace: str = "default") -> dict[str, str]:
+    """name -> podIP of the pods labelled app=`app` the API reports Running (and not being deleted)."""
+    pods = bed.cluster.server.list("pods", namespace)
+    return {p["metadata"]["name"]: p["status"].get("podIP") for p in pods
+            if p["metadata"].get("labels", {}).get("app") == app and p["status"].get("phase") == "Running"
+            and not p["metadata"].get("deletionTimestamp")}
+
+
+def kubectl(bed: Bed, *args: str) -> str:
+    """Real kubectl against the bed's API server -> its stdout (asserting it succeeded)."""
+    import subprocess
+
+    from tests.k8s_binaries import helm4
+
+    proc = subprocess.run([str(helm4().kubectl), "--kubeconfig", str(bed.kubeconfig), *args],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout

@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import subprocess
 
 import pytest
 
-from tests.cluster.api import RealCluster
 from tests.conftest import eventually
-from tests.k8s_binaries import helm4
 
-from .bed import Bed
-from .kubelet import Kubelet, network_from_annotation
+from .kubelet import kubectl, running_ips, underlay_bed
 from .requirements import require_agent_bed
 
 SPEC = """\
@@ -55,19 +51,11 @@ def bed(tmp_path_factory, real_control_plane_with_controllers):
     require_agent_bed()
     spec = tmp_path_factory.mktemp("spec") / "spec.yaml"
     spec.write_text(SPEC)
-    with Bed(server=RealCluster(real_control_plane_with_controllers)) as bed:
-        bed.add_switch()
-        bed.add_router(addresses=["10.9.0.1/16"])
-        bed.add_node("node1", address="10.9.0.11/16")
-        bed.add_node("node2", address="10.9.0.12/16")
-        bed.install_plugins()
-        bed.apply(spec)
-        bed.start_agents()
-        with Kubelet(bed, network=network_from_annotation(bed, NAD)) as kubelet:
-            bed.kubelet = kubelet
-            yield bed
-            bed.cluster.server.delete("deployments.apps", "web", "default")
-            eventually(lambda: not kubelet.running, timeout=60)
+    with underlay_bed(real_control_plane_with_controllers, spec, router="10.9.0.1/16", nad=NAD,
+                      nodes={"node1": "10.9.0.11/16", "node2": "10.9.0.12/16"}) as bed:
+        yield bed
+        bed.cluster.server.delete("deployments.apps", "web", "default")
+        eventually(lambda: not bed.kubelet.running, timeout=60)
 
 
 def deployment(name: str, replicas: int) -> dict:
@@ -80,18 +68,7 @@ def deployment(name: str, replicas: int) -> dict:
 
 
 def running_pods(bed) -> dict[str, str]:
-    """name -> podIP of the Deployment's pods the API reports Running."""
-    pods = bed.cluster.server.list("pods", "default")
-    return {p["metadata"]["name"]: p["status"].get("podIP") for p in pods
-            if p["metadata"].get("labels", {}).get("app") == "web" and p["status"].get("phase") == "Running"
-            and not p["metadata"].get("deletionTimestamp")}
-
-
-def kubectl(bed, *args: str) -> str:
-    proc = subprocess.run([str(helm4().kubectl), "--kubeconfig", str(bed.kubeconfig), *args],
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+    return running_ips(bed, "web")
 
 
 def test_a_deployment_scaled_with_kubectl_gets_and_releases_pool_ips(bed):

@@ -262,7 +262,7 @@ def test_named_ippools_items_are_found_by_interface():
      "item 0: cleangateway must be true or false"),
     ("ipam.spidernet.io/routes", '[{"dst": "10.7.0.1/16", "gw": "10.6.0.1"}]', "is not canonical; write 10.7.0.0/16"),
     ("ipam.spidernet.io/routes", '[{"dst": "fd00::/64", "gw": "10.6.0.1"}]', "are of different families"),
-    ("ipam.spidernet.io/subnet", '{"ipv4": ["s"]}', "auto-created pools are not supported"),
+    ("ipam.spidernet.io/subnet", '{"ipv4": ["s"]}', "the auto pool of the pod's application is not known"),
 ], ids=lambda v: v if len(str(v)) < 30 else None)
 def test_a_malformed_annotation_fails_with_an_error_naming_it(key, value, message):
     with pytest.raises(AnnotationError) as error:
