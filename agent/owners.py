@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from typing import Any, Mapping
 
 from agent import kube as k8s
 from cni.allocation import PodInfo
