@@ -152,8 +152,8 @@ def make_plan(desired: Iterable[Object], live: Iterable[Object], *, spec_name: s
             # what --adopt would write: the fields we set (others' fields, status, finalizers stay)
             fields = diff(managed_view(current, obj), managed_view(obj, obj), owned=set())
             unsafe = stranded(obj, current)  # adopting it would strand them too: refused even with --adopt
-            plan.changes.append(_change("refused", obj, fields, f"its IPs are in use: {unsafe} "
-                                                                f"(and it is not this spec's: {conflict_reason(current, owner)})")
+            plan.changes.append(_change("refused", obj, fields,
+                                        f"{unsafe} (and it is not this spec's: {conflict_reason(current, owner)})")
                                 if unsafe else _change("conflict", obj, fields, conflict_reason(current, owner)))
             continue
         fields = diff(managed_view(current, obj), managed_view(obj, obj), owned=_ownership(current, spec_name))
@@ -161,7 +161,7 @@ def make_plan(desired: Iterable[Object], live: Iterable[Object], *, spec_name: s
         if not fields:
             plan.changes.append(_change("unchanged", obj, ()))
         elif unsafe:
-            plan.changes.append(_change("refused", obj, fields, f"its IPs are in use: {unsafe}"))
+            plan.changes.append(_change("refused", obj, fields, unsafe))
         elif _digest_of(obj) is not None and _digest_of(obj) == _digest_of(current):
             plan.changes.append(_change("drift", obj, fields, "changed in the cluster, not in the spec"))
         else:

@@ -47,7 +47,7 @@ def test_shrinking_a_pool_under_its_allocations_is_refused_naming_ips_and_pods(c
 
     code, out, err = cli("plan", spec)
     assert code == 1
-    assert "! SpiderIPPool web-pool REFUSED, its IPs are in use: would take" in out
+    assert "! SpiderIPPool web-pool REFUSED: would take" in out
     assert f"out of spec.ips - spec.excludeIPs: {named}; release them first" in out
     assert "would strand allocated IPs" in err
 
