@@ -49,7 +49,7 @@ def test_shrinking_a_pool_under_its_allocations_is_refused_naming_ips_and_pods(c
     assert code == 1
     assert "! SpiderIPPool web-pool REFUSED: would take" in out
     assert f"out of spec.ips - spec.excludeIPs: {named}; release them first" in out
-    assert "would strand allocated IPs" in err
+    assert "1 change(s) refused: SpiderIPPool web-pool: would take" in err
 
     code, _, err = cli("apply", spec)
     assert code == 1 and "nothing was applied" in err and named in err
@@ -88,7 +88,7 @@ def test_adopting_a_pool_in_use_may_not_strand_its_ips_either(cli, cluster, writ
     code, _, err = cli("apply", write_spec(pool_spec("10.6.1.1-10.6.1.6")), "--adopt")
 
     assert code == 1
-    assert ("SpiderIPPool web-pool would take 1 allocated IP(s) out of spec.ips - spec.excludeIPs: 10.6.1.7 "
+    assert ("SpiderIPPool web-pool: would take 1 allocated IP(s) out of spec.ips - spec.excludeIPs: 10.6.1.7 "
             "(default/web-0)") in err
     assert "(and it is not this spec's: created by upstream Spiderpool (finalizer spiderpool.spidernet.io" in err
     assert cluster.get(POOLS, "web-pool")["spec"]["ips"] == ["10.6.1.1-10.6.1.9"]
