@@ -19,6 +19,7 @@ builds ahead (about 15-30 minutes on 2 cores the first time); afterwards it is a
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -41,13 +42,26 @@ def binary() -> Path:
     return argocd_dir() / "argocd"
 
 
+def driver() -> Path:
+    """`argocd-cmp-driver` (tests/argocd/cmpdriver): the repo-server's side of a CMP request."""
+    return argocd_dir() / "argocd-cmp-driver"
+
+
+DRIVER_SOURCE = Path(__file__).resolve().parent / "cmpdriver" / "main.go"
+
+
 def cached() -> Path | None:
-    """The `argocd` binary if it is built (never builds)."""
+    """The `argocd` binary if it and the CMP driver are built and current (never builds)."""
     found = binary()
-    if not found.is_file():
+    if not found.is_file() or not _driver_current():
         return None
     _link_components()
     return found
+
+
+def _driver_current() -> bool:
+    stamp = argocd_dir() / "argocd-cmp-driver.source"
+    return driver().is_file() and stamp.is_file() and stamp.read_text() == DRIVER_SOURCE.read_text()
 
 
 def module_replacements(go_mod: str) -> list[tuple[str, str]]:
@@ -70,8 +84,7 @@ def module_replacements(go_mod: str) -> list[tuple[str, str]]:
 
 
 def _go_env_toolchain() -> None:
-    # tests.cluster.build._go_env sets GOTOOLCHAIN=local unless it is set: Argo CD needs 1.27.
-    import os
+    # tests.cluster.build._go_env keeps a GOTOOLCHAIN that is set (else `local`): Argo CD needs 1.27.
     os.environ["GOTOOLCHAIN"] = GO_TOOLCHAIN
 
 
@@ -118,7 +131,13 @@ def ensure(progress=print) -> Path:
              "gitTreeState": "clean", "buildDate": "1970-01-01T00:00:00Z"}
     flags = ["-s", "-w"] + [f"-X {ARGOCD_MODULE}/common.{k}={v}" for k, v in stamp.items()]
     argocd_dir().mkdir(parents=True, exist_ok=True)
-    cluster_build._build(go, module_dir, f"{ARGOCD_MODULE}/cmd", binary(), " ".join(flags), progress)
+    if not binary().is_file():
+        cluster_build._build(go, module_dir, f"{ARGOCD_MODULE}/cmd", binary(), " ".join(flags), progress)
+    if not _driver_current():
+        (module_dir / "cmpdriver").mkdir(exist_ok=True)
+        (module_dir / "cmpdriver" / "main.go").write_text(DRIVER_SOURCE.read_text())
+        cluster_build._build(go, module_dir, "./cmpdriver", driver(), "-s -w", progress)
+        (argocd_dir() / "argocd-cmp-driver.source").write_text(DRIVER_SOURCE.read_text())
     _link_components()
     return binary()
 
