@@ -31,6 +31,7 @@ from .commit import CommitError, Committer
 from .finalizers import release_finalizers
 from .logs import Log
 from .metrics import AgentMetrics, Counter
+from .poolcounts import write_counts
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class PassResult:
     endpoints_deleted: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     finalizers_released: list[str] = field(default_factory=list)  # "SpiderIPPool name": emptied, deleted
+    counted: list[str] = field(default_factory=list)  # pools whose status counts were written
     suspects: int = 0
     next_due: float | None = None  # seconds until the earliest suspect is due
 
@@ -68,6 +70,8 @@ class IpGc:
         if plural in (k8s.POOLS.plural, k8s.SUBNETS.plural):
             if (obj.get("metadata") or {}).get("deletionTimestamp"):
                 self._wake.set()  # a pool or subnet being deleted: maybe its finalizer can go
+            elif plural == k8s.POOLS.plural and event != "DELETED" and "totalIPCount" not in (obj.get("status") or {}):
+                self._wake.set()  # a new pool: its status counts are due (a changed `ips` waits for the interval)
             return
         if plural != "pods":
             return
@@ -88,6 +92,8 @@ class IpGc:
             self._release(plan, now, result)
         self._sweep_endpoints(now, result)
         result.finalizers_released, failures = release_finalizers(self.kube, self.cache, log=self.log)
+        result.failed += failures
+        result.counted, failures = write_counts(self.kube, self.cache, log=self.log)
         result.failed += failures
         pending = list(self.suspects.values()) + list(self.orphans.values())
         if pending:

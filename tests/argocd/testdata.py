@@ -3,7 +3,7 @@
 Every `examples/argocd/resource_customizations/<group>/<Kind>/testdata/*.yaml` is what `kubectl get
 -o yaml` printed for an object this project's own code produced on the real control plane
 (tests/cluster): `spiderpool apply` renders and writes the pools, subnet, coordinator and the
-NetworkSync; two real node agents (agent.main.Agent, over their CNI sockets) allocate IPs and keep
+NetworkSync; the controller's IP GC pass writes the pools' counts; two real node agents (agent.main.Agent, over their CNI sockets) allocate IPs and keep
 their NodeReports; the controller's coordinator status sync discovers the CIDRs; deletes are the
 API call a GitOps prune makes. Only the volatile metadata (uid, resourceVersion, timestamps,
 generation-independent ids) is kept as printed: nothing is edited by hand. The expected health of
@@ -55,6 +55,7 @@ def main() -> int:
     from agent import kube as k8s
     from agent.client import AgentClient, netconf
     from agent.coordinatorstatus import CoordinatorStatusSync
+    from agent.ipgc import IpGc
     from agent.main import Agent
     from agent.service import AgentSettings
     from reconciler.cli import main as spiderpool
@@ -88,6 +89,13 @@ def main() -> int:
             print(f"  spiderpool apply -> exit {code}")
 
         apply()
+        snap("SpiderIPPool", "batch-v4", "new")  # as applied: nobody wrote its status yet
+        # the pool counts of `spiderpool controller` (its IP GC pass writes every pool's totalIPCount)
+        gc = IpGc(k8s.connect(kubeconfig=str(cluster.kubeconfig)), grace=30)
+        gc.cache.start()
+        assert gc.cache.wait_synced(10)
+        print(f"  controller pass: counted {gc.run_pass().counted}")
+        gc.cache.stop()
         snap("SpiderIPPool", "batch-v4", "unused")
         snap("SpiderSubnet", "underlay-v4", "healthy")
         snap("NetworkSync", "prod", "ready")
