@@ -9,19 +9,16 @@ import json
 import pytest
 
 from agent import kube as k8s
-from agent.ipgc import IpGc
 from agent.poolcounts import counted_status
+from tests.conftest import running_ipgc
 
 POOLS = "spiderippools.spiderpool.spidernet.io"
 
 
 @pytest.fixture
 def gc(cluster):
-    collector = IpGc(k8s.connect(kubeconfig=str(cluster.kubeconfig)), grace=30)
-    collector.cache.start()
-    assert collector.cache.wait_synced(10)
-    yield collector
-    collector.cache.stop()
+    with running_ipgc(cluster) as collector:
+        yield collector
 
 
 def status(cluster, name):

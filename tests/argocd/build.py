@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
 
 from tests.cluster import build as cluster_build
@@ -143,13 +142,7 @@ def ensure(progress=print) -> Path:
 
 
 def main() -> int:
-    try:
-        path = ensure(lambda m: print(m, flush=True))
-    except BuildError as exc:
-        print(f"tests.argocd.build: {exc}", file=sys.stderr)
-        return 1
-    print(path)
-    return 0
+    return cluster_build.build_main(ensure, "tests.argocd.build")
 
 
 if __name__ == "__main__":

@@ -23,18 +23,13 @@ import pytest
 
 from agent import kube as k8s
 from agent.client import AgentClient, netconf
-from agent.ipgc import IpGc
 from agent.main import Agent
 from agent.service import AgentSettings
 from cni.allocation.retirement import FINALIZER
-from tests.conftest import eventually, with_crds
+from tests.conftest import HEADER, eventually, running_ipgc, with_crds
 
 POOLS = "spiderippools.spiderpool.spidernet.io"
-SPEC = """\
-apiVersion: gitops.spidernet.io/v1alpha1
-kind: NetworkSpec
-metadata:
-  name: prod
+SPEC = HEADER.format(name="prod") + """\
 spec:
   cluster: {ipVersions: [4]}
   ippools:
@@ -71,11 +66,8 @@ def agent(cluster):
 
 @pytest.fixture
 def controller(cluster):
-    gc = IpGc(k8s.connect(kubeconfig=str(cluster.kubeconfig)), grace=30)
-    gc.cache.start()
-    assert gc.cache.wait_synced(10)
-    yield gc
-    gc.cache.stop()
+    with running_ipgc(cluster) as gc:
+        yield gc
 
 
 def _cni(client: AgentClient, command: str, pod: dict):

@@ -23,11 +23,7 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[2] / "examples" / "argocd" / "resource_customizations"
 
-SPEC = """\
-apiVersion: gitops.spidernet.io/v1alpha1
-kind: NetworkSpec
-metadata:
-  name: prod
+SPEC_BODY = """\
 spec:
   cluster: {ipVersions: [4]}
   zones:
@@ -55,14 +51,13 @@ def main() -> int:
     from agent import kube as k8s
     from agent.client import AgentClient, netconf
     from agent.coordinatorstatus import CoordinatorStatusSync
-    from agent.ipgc import IpGc
     from agent.main import Agent
     from agent.service import AgentSettings
     from reconciler.cli import main as spiderpool
     from reconciler.kube import connect
     from reconciler.sync import record_stall
     from tests.cluster.fixtures import control_plane, wiped
-    from tests.conftest import eventually, with_crds
+    from tests.conftest import HEADER, eventually, running_ipgc, with_crds
     from tests.k8s_binaries import helm4
 
     kubectl = str(helm4().kubectl)
@@ -84,18 +79,15 @@ def main() -> int:
             print(f"  {target.relative_to(OUT)}  <- {kind} {name}")
 
         def apply(with_spare: bool = True) -> None:
-            spec.write_text(SPEC.replace("SPARE", SPARE if with_spare else "").replace("\n\n", "\n"))
+            spec.write_text((HEADER.format(name="prod") + SPEC_BODY).replace("SPARE", SPARE if with_spare else "").replace("\n\n", "\n"))
             code = spiderpool(["apply", str(spec)])
             print(f"  spiderpool apply -> exit {code}")
 
         apply()
         snap("SpiderIPPool", "batch-v4", "new")  # as applied: nobody wrote its status yet
         # the pool counts of `spiderpool controller` (its IP GC pass writes every pool's totalIPCount)
-        gc = IpGc(k8s.connect(kubeconfig=str(cluster.kubeconfig)), grace=30)
-        gc.cache.start()
-        assert gc.cache.wait_synced(10)
-        print(f"  controller pass: counted {gc.run_pass().counted}")
-        gc.cache.stop()
+        with running_ipgc(cluster) as gc:
+            print(f"  controller pass: counted {gc.run_pass().counted}")
         snap("SpiderIPPool", "batch-v4", "unused")
         snap("SpiderSubnet", "underlay-v4", "healthy")
         snap("NetworkSync", "prod", "ready")

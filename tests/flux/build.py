@@ -11,7 +11,6 @@ the published version it names instead. Lands in `$SPIDERPOOL_TOOLS_CACHE/flux-r
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 from tests.cluster import build as cluster_build
@@ -65,13 +64,7 @@ def ensure(progress=print) -> Path:
 
 
 def main() -> int:
-    try:
-        path = ensure(lambda m: print(m, flush=True))
-    except BuildError as exc:
-        print(f"tests.flux.build: {exc}", file=sys.stderr)
-        return 1
-    print(path)
-    return 0
+    return cluster_build.build_main(ensure, "tests.flux.build")
 
 
 if __name__ == "__main__":
