@@ -52,10 +52,32 @@ DRIVER_SOURCE = Path(__file__).resolve().parent / "cmpdriver" / "main.go"
 def cached() -> Path | None:
     """The `argocd` binary if it and the CMP driver are built and current (never builds)."""
     found = binary()
-    if not found.is_file() or not _driver_current():
+    if not found.is_file() or not _driver_current() or not _scripts_present():
         return None
     _link_components()
     return found
+
+
+# What Argo CD's image copies from hack/ into /usr/local/bin: the repo-server runs
+# git-verify-wrapper.sh on every checked-out revision (v3.6, deprecated commit verification).
+SCRIPTS = ("git-verify-wrapper.sh", "gpg-wrapper.sh", "git-ask-pass.sh")
+
+
+def _scripts_present() -> bool:
+    return all((argocd_dir() / name).is_file() for name in SCRIPTS)
+
+
+def _install_scripts(go: str, module_dir: Path) -> None:
+    import subprocess
+
+    cache = subprocess.run([go, "env", "GOMODCACHE"], capture_output=True, text=True, cwd=module_dir).stdout.strip()
+    source = Path(cache) / f"{ARGOCD_MODULE}@{ARGOCD_VERSION}" / "hack"
+    for name in SCRIPTS:
+        if not (source / name).is_file():
+            raise BuildError(f"{source / name} is missing from the Argo CD module")
+        target = argocd_dir() / name
+        target.write_text((source / name).read_text())
+        target.chmod(0o755)
 
 
 def _driver_current() -> bool:
@@ -137,6 +159,8 @@ def ensure(progress=print) -> Path:
         (module_dir / "cmpdriver" / "main.go").write_text(DRIVER_SOURCE.read_text())
         cluster_build._build(go, module_dir, "./cmpdriver", driver(), "-s -w", progress)
         (argocd_dir() / "argocd-cmp-driver.source").write_text(DRIVER_SOURCE.read_text())
+    if not _scripts_present():
+        _install_scripts(go, module_dir)
     _link_components()
     return binary()
 

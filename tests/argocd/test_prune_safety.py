@@ -15,17 +15,12 @@ finishes a foreground deletion.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 
 from agent import kube as k8s
-from agent.client import AgentClient, netconf
-from agent.main import Agent
-from agent.service import AgentSettings
 from cni.allocation.retirement import FINALIZER
+from tests.argocd.pods import worker
 from tests.conftest import HEADER, eventually, running_ipgc, with_crds
 
 POOLS = "spiderippools.spiderpool.spidernet.io"
@@ -53,15 +48,9 @@ def rendered(tmp_path, capsys):
 
 
 @pytest.fixture
-def agent(cluster):
-    sockets = Path(tempfile.mkdtemp(prefix="spa-prune-", dir="/tmp"))
-    cluster.add_node("worker1")
-    running = Agent(AgentSettings(node="worker1", families=frozenset({4})), str(sockets / "a.sock"),
-                    k8s.connect(kubeconfig=str(cluster.kubeconfig))).start()
-    assert running.wait_ready(30), running.cache.problems()
-    yield AgentClient(str(sockets / "a.sock"), timeout=60)
-    running.stop()
-    shutil.rmtree(sockets, ignore_errors=True)
+def node(cluster):
+    with worker(cluster) as running:
+        yield running
 
 
 @pytest.fixture
@@ -70,20 +59,10 @@ def controller(cluster):
         yield gc
 
 
-def _cni(client: AgentClient, command: str, pod: dict):
-    return client.cni(command, config=netconf(default_ipv4_ippool=["web-v4"]), container_id=f"c-{pod['metadata']['name']}",
-                      if_name="net1", namespace="default", pod=pod["metadata"]["name"], uid=pod["metadata"]["uid"])
-
-
-def _pod(cluster, name: str) -> dict:
-    return cluster.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
-                           "spec": {"nodeName": "worker1", "containers": [{"name": "c", "image": "pause"}]}})
-
-
 @pytest.mark.controllers
 @pytest.mark.parametrize("tool, policy", [("argocd", "Foreground"), ("flux", "Background")])
 def test_a_pruned_busy_pool_stays_terminating_until_its_last_ip_is_released(
-        tool, policy, cluster, rendered, agent, controller, tmp_path):
+        tool, policy, cluster, rendered, node, controller):
     import yaml
     from kubernetes import client as kc
 
@@ -95,8 +74,8 @@ def test_a_pruned_busy_pool_stays_terminating_until_its_last_ip_is_released(
     custom = kc.CustomObjectsApi(api)
     # Argo CD applies client-side (kubectl apply), Flux server-side: either way the object as rendered
     custom.create_cluster_custom_object("spiderpool.spidernet.io", "v2beta1", "spiderippools", pool)
-    web = _pod(cluster, "web-0")
-    eventually(lambda: cluster.get(POOLS, "web-v4") is not None and _cni(agent, "ADD", web).ok,
+    web = node.pod("web-0")
+    eventually(lambda: cluster.get(POOLS, "web-v4") is not None and node.cni("ADD", web, "web-v4").ok,
                what="an IP for web-0 from web-v4", timeout=30)
 
     # the prune, exactly as the tool sends it
@@ -114,13 +93,12 @@ def test_a_pruned_busy_pool_stays_terminating_until_its_last_ip_is_released(
     for _ in range(3):
         assert controller.run_pass().finalizers_released == []
     assert cluster.get(POOLS, "web-v4")["metadata"]["deletionTimestamp"]
-    refused = _cni(agent, "ADD", _pod(cluster, "web-1"))
+    refused = node.cni("ADD", node.pod("web-1"), "web-v4")
     assert not refused.ok and "web-v4" in refused.stdout
 
     # the pod goes (the kubelet's confirmed delete, then its CNI DEL): the last IP is released, the
     # controller lets the pool go, and it is gone
-    kc.CoreV1Api(api).delete_namespaced_pod("web-0", "default", grace_period_seconds=0)
-    assert _cni(agent, "DEL", web).ok
+    node.remove(web, "web-v4")
     assert controller.cache.wait_for(lambda: not (controller.cache.raw(k8s.POOLS, "web-v4") or {}).get("status", {})
                                      .get("allocatedIPCount"), 10)
     assert controller.run_pass().finalizers_released == ["SpiderIPPool web-v4"]
