@@ -27,11 +27,11 @@ def status(cluster, name):
 
 def test_a_new_pool_gets_its_counts_and_a_steady_one_no_write(objects, gc, cluster):
     objects.pool("p4", ["10.6.1.1-10.6.1.9", "10.6.2.1"], excludeIPs=["10.6.1.5"])
-    gc.cache.wait_for(lambda: gc.cache.raw(k8s.POOLS, "p4") is not None, 5)
+    assert gc.cache.wait_for(lambda: gc.cache.raw(k8s.POOLS, "p4") is not None, 10)
     assert "status" not in cluster.get(POOLS, "p4")
     assert gc.run_pass().counted == ["p4"]
     assert status(cluster, "p4") == {"totalIPCount": 9, "allocatedIPCount": 0}
-    gc.cache.wait_for(lambda: (gc.cache.raw(k8s.POOLS, "p4").get("status") or {}).get("totalIPCount") == 9, 5)
+    assert gc.cache.wait_for(lambda: (gc.cache.raw(k8s.POOLS, "p4").get("status") or {}).get("totalIPCount") == 9, 10)
     assert gc.run_pass().counted == []
 
 
@@ -40,7 +40,8 @@ def test_counts_follow_a_changed_ips_and_keep_the_allocations(objects, agents, g
     pod = objects.pod("web", "worker1")
     assert agents("worker1").add(pod).ok
     cluster.patch(POOLS, "p4", {"spec": {"ips": ["10.6.1.1-10.6.1.19"]}})
-    gc.cache.wait_for(lambda: len(gc.cache.raw(k8s.POOLS, "p4")["spec"]["ips"][0]) > 16, 5)
+    assert gc.cache.wait_for(lambda: gc.cache.raw(k8s.POOLS, "p4")["spec"]["ips"] == ["10.6.1.1-10.6.1.19"], 10)
+    assert gc.cache.wait_for(lambda: (gc.cache.raw(k8s.POOLS, "p4").get("status") or {}).get("allocatedIPCount") == 1, 10)
     assert gc.run_pass().counted == ["p4"]
     after = status(cluster, "p4")
     assert (after["totalIPCount"], after["allocatedIPCount"]) == (19, 1)
