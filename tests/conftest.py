@@ -19,6 +19,12 @@ from tests.kubeapi.fixtures import kubeapi  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
+NOT_SPECS = ("invalid", "argocd", "flux")  # examples/ folders that are not one runnable spec
+
+
+def spec_examples() -> list[Path]:
+    """The example folders that each hold one valid NetworkSpec (a user story)."""
+    return sorted(p for p in EXAMPLES.iterdir() if p.is_dir() and p.name not in NOT_SPECS)
 
 HEADER = """\
 apiVersion: gitops.spidernet.io/v1alpha1
