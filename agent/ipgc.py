@@ -72,6 +72,8 @@ class IpGc:
         if plural in (k8s.POOLS.plural, k8s.SUBNETS.plural):
             if (obj.get("metadata") or {}).get("deletionTimestamp"):
                 self._wake.set()  # a pool or subnet being deleted: maybe its finalizer can go
+            elif plural == k8s.POOLS.plural and event != "DELETED" and "totalIPCount" not in (obj.get("status") or {}):
+                self._wake.set()  # a new pool: its status counts are due (a changed `ips` waits for the interval)
             return
         if plural != "pods":
             return

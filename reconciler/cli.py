@@ -84,7 +84,19 @@ def _parser() -> argparse.ArgumentParser:
                             description="Print the objects as a YAML stream (the Argo CD plugin contract).")
     render.add_argument("path", metavar="PATH")
     render.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml")
+    _render_options(render)
     render.set_defaults(func=cmd_render)
+
+    cmp = sub.add_parser(
+        "argocd-cmp", parents=[common], help="the Argo CD config-management plugin's discover and generate",
+        description="What examples/argocd/plugin.yaml runs in argocd-cmp-server, in the application's directory. "
+                    "discover: print the files there that hold a NetworkSpec (nothing, exit 0, when none do). "
+                    "generate: `render` the spec with the options of the Application: parameters spec-path, "
+                    "allow-empty, sync-waves, prune-confirm ($PARAM_SPEC_PATH, ...), or plugin env entries "
+                    "SPEC_PATH, ALLOW_EMPTY, SYNC_WAVES, PRUNE_CONFIRM ($ARGOCD_ENV_SPEC_PATH, ...); a parameter "
+                    "wins. Error locations are shown relative to the repo ($ARGOCD_APP_SOURCE_PATH).")
+    cmp.add_argument("step", choices=("discover", "generate"))
+    cmp.set_defaults(func=cmd_argocd_cmp)
 
     plan = sub.add_parser("plan", parents=[common], help="show what apply would change",
                           description="Diff the rendered objects against a cluster: --offline compares with an "
@@ -264,6 +276,17 @@ def _apply_options(parser) -> None:
                         help="writes in flight at once within one dependency level (default: 8)")
 
 
+def _render_options(parser) -> None:
+    parser.add_argument("--allow-empty", action="store_true",
+                        help="print a spec that renders nothing, or whose every pool is disabled, instead of "
+                             "refusing it (a GitOps tool with prune would delete everything the spec owned)")
+    parser.add_argument("--sync-waves", action="store_true",
+                        help="annotate Argo CD sync waves: subnets 0, pools and reserved IPs 1, coordinator, "
+                             "attachments and Calico pools 2")
+    parser.add_argument("--prune-confirm", action="store_true",
+                        help="annotate every SpiderIPPool `argocd.argoproj.io/sync-options: Prune=confirm`")
+
+
 def _git_source(group) -> None:
     """The git source of watch and the controller."""
     group.add_argument("--repo", metavar="URL", help="git remote: https://, ssh://, git://, file:// or user@host:path")
@@ -359,16 +382,55 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    return _render(args.path, output=args.output, allow_empty=args.allow_empty, sync_waves=args.sync_waves,
+                   prune_confirm=args.prune_confirm)
+
+
+def _render(path: str, *, output: str = "yaml", allow_empty: bool = False, sync_waves: bool = False,
+            prune_confirm: bool = False, shown_under: str = "") -> int:
+    """Render to stdout; nothing on stdout unless it all worked. `shown_under` prefixes the
+    files of error locations (the app's path in its repo, for Argo CD)."""
+    from .pipeline import empty_render_error
+    from .render import with_argocd_annotations
+
     try:
-        objects = render_valid(load_and_validate(args.path))
+        valid = load_and_validate(path)
     except SpecInvalid as exc:
-        _print_spec_errors(exc, sys.stderr)
+        _print_spec_errors(SpecInvalid([_under(shown_under, e) for e in exc.errors]), sys.stderr)
         return EXIT_ERROR
-    if args.output == "json":
+    objects = render_valid(valid)
+    refusal = None if allow_empty else empty_render_error(valid, objects)
+    if refusal is not None:  # one line: it is what Argo CD shows as the app's error
+        print(f"{_under(shown_under, refusal)} (nothing was rendered)", file=sys.stderr)
+        return EXIT_ERROR
+    objects = with_argocd_annotations(objects, sync_waves=sync_waves, prune_confirm=prune_confirm)
+    if output == "json":
         sys.stdout.write(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2) + "\n")
     else:
         sys.stdout.write(dump_stream(objects))
     return EXIT_OK
+
+
+def _under(prefix: str, error):
+    from .errors import Location, SpecError
+
+    file = error.location.file
+    if not prefix or os.path.isabs(file):
+        return error
+    return SpecError(Location(os.path.normpath(os.path.join(prefix, file)), error.location.line, error.location.col),
+                     error.path, error.message)
+
+
+def cmd_argocd_cmp(args: argparse.Namespace) -> int:
+    from .argocdcmp import find_specs, options_from_env
+
+    if args.step == "discover":
+        for file in find_specs("."):
+            print(file)
+        return EXIT_OK
+    options = options_from_env(os.environ)
+    return _render(options.spec_path, allow_empty=options.allow_empty, sync_waves=options.sync_waves,
+                   prune_confirm=options.prune_confirm, shown_under=options.source_path)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

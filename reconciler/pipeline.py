@@ -70,3 +70,24 @@ def _semantic_despite(schema: list[SpecError], loaded) -> list[SpecError]:
         return []
     return [e for e in semantic if _item(e.path) not in broken]
 
+
+
+def empty_render_error(valid: ValidSpec, objects: list[dict]) -> SpecError | None:
+    """Why a render must not be handed to a GitOps tool as it is, or None.
+
+    An empty render (a spec that declares nothing that becomes an object) lets Argo CD's
+    auto-prune or Flux's prune delete everything the spec owned; a spec whose every pool is
+    disabled leaves pods no address to get. Both are refused unless the caller says
+    `--allow-empty`; the error points at the spec (or at the first pool's `disable`)."""
+    spec = valid.spec
+    if not objects:
+        return valid.sources.error(
+            ("spec",), "renders no objects: Argo CD or Flux would prune everything this spec owns; "
+                       "declare something, or pass --allow-empty if that is what you want", key=True)
+    pools = [p for p in spec.ippools]
+    if pools and all(p.disable for p in pools):
+        return valid.sources.error(
+            pools[0].path + ("disable",),
+            f"every pool of the spec is disabled ({len(pools)} of {len(pools)}): no pod could get an address; "
+            "enable one, or pass --allow-empty if that is what you want")
+    return None

@@ -58,6 +58,34 @@ def render(spec: NetworkSpec, sources: SourceMap, addresses: Mapping[tuple[str, 
     return sorted(out, key=object_sort_key)
 
 
+# Argo CD sync waves (`render --sync-waves`): each wave must be applied and Healthy before the
+# next, so subnets come first, then the pools and reserved IPs cut from them, then what uses them.
+SYNC_WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
+SYNC_OPTIONS_ANNOTATION = "argocd.argoproj.io/sync-options"
+SYNC_WAVES = {"SpiderSubnet": "0", "SpiderIPPool": "1", "SpiderReservedIP": "1", "SpiderCoordinator": "2",
+              "NetworkAttachmentDefinition": "2", "IPPool": "2"}
+
+
+def with_argocd_annotations(objects: list[Object], *, sync_waves: bool = False,
+                            prune_confirm: bool = False) -> list[Object]:
+    """Copies of rendered objects with Argo CD's sync-wave annotations (subnets 0 -> pools and
+    reserved IPs 1 -> coordinator, attachments and Calico pools 2) and/or
+    `sync-options: Prune=confirm` on every SpiderIPPool (Argo CD then prunes a pool only after a
+    person confirms it). The objects are otherwise unchanged; apply never writes these."""
+    out = []
+    for obj in objects:
+        extra = {}
+        if sync_waves and obj["kind"] in SYNC_WAVES:
+            extra[SYNC_WAVE_ANNOTATION] = SYNC_WAVES[obj["kind"]]
+        if prune_confirm and obj["kind"] == "SpiderIPPool":
+            extra[SYNC_OPTIONS_ANNOTATION] = "Prune=confirm"
+        if extra:
+            obj = copy.deepcopy(obj)
+            obj["metadata"]["annotations"] = {**obj["metadata"].get("annotations", {}), **extra}
+        out.append(obj)
+    return out
+
+
 def object_sort_key(obj: Object) -> tuple:
     kind = obj["kind"]
     rank = KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)

@@ -72,12 +72,22 @@ def build_status(result: ApplyResult, *, revision: str, generation: int, previou
     else:
         ready = ("True", "Applied", f"applied revision {revision}")
     old = previous.get("conditions") or []
+    # kstatus: Ready=False always comes with Reconciling=True (it will get there by itself: objects
+    # being deleted are re-created by a later apply) or Stalled=True (it will not without a person:
+    # a failed apply, drift left alone without selfHeal), so kstatus readers (Flux wait/healthChecks,
+    # Helm 4 --wait, kubectl wait) never take a not-ready spec for Current.
+    if result.error or failed:
+        reconciling, stalled = ("False", "Idle", ""), ("True", "ApplyFailed", ready[2])
+    elif drifted:
+        reconciling, stalled = ("False", "Idle", ""), ("True", "Drifted", ready[2] + "; selfHeal is off")
+    elif going:
+        reconciling, stalled = ("True", "Terminating", ready[2]), ("False", "Progressing", "")
+    else:
+        reconciling, stalled = ("False", "Idle", ""), ("False", "Progressing", "")
     conditions = [
         _condition(old, "Ready", *ready, generation, finished),
-        _condition(old, "Reconciling", "False", "Idle", "", generation, finished),
-        _condition(old, "Stalled", "True" if failed or result.error else "False",
-                   "ApplyFailed" if failed or result.error else "Progressing", ready[2] if failed else "",
-                   generation, finished),
+        _condition(old, "Reconciling", *reconciling, generation, finished),
+        _condition(old, "Stalled", *stalled, generation, finished),
     ]
     counts: dict[str, int] = {}
     for r in result.results:

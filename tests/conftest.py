@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import textwrap
 from pathlib import Path
 
@@ -18,6 +19,12 @@ from tests.kubeapi.fixtures import kubeapi  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
+NOT_SPECS = ("invalid", "argocd", "flux")  # examples/ folders that are not one runnable spec
+
+
+def spec_examples() -> list[Path]:
+    """The example folders that each hold one valid NetworkSpec (a user story)."""
+    return sorted(p for p in EXAMPLES.iterdir() if p.is_dir() and p.name not in NOT_SPECS)
 
 HEADER = """\
 apiVersion: gitops.spidernet.io/v1alpha1
@@ -116,6 +123,22 @@ def with_crds(server, *, calico: bool = False):
         ensure_crd(server, crd)
     server.stats.reset()
     return server
+
+
+@contextlib.contextmanager
+def running_ipgc(cluster, **options):
+    """The IP GC controller of `spiderpool controller` (agent.ipgc.IpGc, grace 30 s unless given)
+    on `cluster`, its cache synced; run passes with `.run_pass()`."""
+    from agent import kube as k8s
+    from agent.ipgc import IpGc
+
+    collector = IpGc(k8s.connect(kubeconfig=str(cluster.kubeconfig)), **{"grace": 30, **options})
+    collector.cache.start()
+    assert collector.cache.wait_synced(10)
+    try:
+        yield collector
+    finally:
+        collector.cache.stop()
 
 
 def eventually(check, *, timeout: float = 60.0, what: str = "the expected state", every: float = 0.05,

@@ -9,9 +9,8 @@ import json
 import pytest
 
 from agent import kube as k8s
-from agent.ipgc import IpGc
 from cni.allocation.retirement import FINALIZER
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, running_ipgc
 from tests.kubeapi.fixtures import api_client_for
 
 from .test_apply import allocate
@@ -23,11 +22,8 @@ EXAMPLE = EXAMPLES / "cross-zone-pools"
 
 @pytest.fixture
 def gc(cluster):
-    collector = IpGc(k8s.connect(kubeconfig=str(cluster.kubeconfig)), grace=30)
-    collector.cache.start()
-    assert collector.cache.wait_synced(10)
-    yield collector
-    collector.cache.stop()
+    with running_ipgc(cluster) as collector:
+        yield collector
 
 
 def settled(gc, predicate, timeout=5.0):

@@ -33,7 +33,7 @@ def complete(words: list[str], tmp_path) -> list[str]:
 
 
 @pytest.mark.parametrize("words, offered", [
-    (["spiderpool", ""], ["agent", "apply", "completion", "controller", "delete", "drift", "install-cni",
+    (["spiderpool", ""], ["agent", "apply", "argocd-cmp", "completion", "controller", "delete", "drift", "install-cni",
                           "install-crds", "ipam", "plan", "render", "status", "validate", "watch"]),
     (["spiderpool", "pl"], ["plan"]),
     (["spiderpool", "plan", "--st"], ["--state"]),

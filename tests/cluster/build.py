@@ -221,6 +221,18 @@ def _build_etcd(go: str, progress) -> None:
     _build(go, module_dir, "go.etcd.io/etcd/server/v3", target / "etcd", "-s -w", progress)
 
 
+def build_main(ensure_fn, prog: str) -> int:
+    """`python -m <prog>` for a cached build: progress on stdout, the path when done, one
+    line on stderr and exit 1 on a BuildError."""
+    try:
+        path = ensure_fn(lambda message: print(message, flush=True))
+    except BuildError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
 def main() -> int:
     def say(message):
         print(message, flush=True)

@@ -21,6 +21,7 @@ from jsonschema import Draft202012Validator
 from ruamel.yaml import YAML
 
 import schemas
+from tests.conftest import spec_examples
 from tests.crds.crd_schema import (evaluate_json_path, find_crd, load_crds, narrowings, parse_json_path,
                                    problems, to_json_schema, version_of)
 
@@ -50,7 +51,7 @@ def upstream() -> list[dict]:
 
 
 def example_dirs() -> list[Path]:
-    return sorted(p for p in EXAMPLES.iterdir() if p.is_dir() and p.name != "invalid")
+    return spec_examples()
 
 
 def render(example: Path) -> list[dict]:

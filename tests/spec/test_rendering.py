@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from reconciler.pipeline import render_path
-from tests.conftest import EXAMPLES, REPO
+from tests.conftest import EXAMPLES, REPO, spec_examples
 
 OWNER_LABELS = {"app.kubernetes.io/managed-by": "spiderpool-gitops", "gitops.spidernet.io/spec": "demo"}
 
@@ -190,7 +190,7 @@ def _render_cli(path, cwd):
                           capture_output=True, check=True).stdout
 
 
-@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir() and p.name != "invalid"))
+@pytest.mark.parametrize("example", [p.name for p in spec_examples()])
 def test_rendering_is_byte_identical_across_runs_and_working_directories(example, tmp_path):
     first = _render_cli(EXAMPLES / example, REPO)
     again = _render_cli(EXAMPLES / example, REPO)
