@@ -150,16 +150,18 @@ def create_pod(cluster, meta: dict) -> dict:
                            "spec": {"nodeName": NODE, "containers": [{"name": "c", "image": "pause"}]}})
 
 
-def owned_pod(cluster, name: str, top: tuple[str, str, str], middle: tuple[str, str, str]) -> dict:
-    """A pod owned by `middle` (a ReplicaSet or a Job), itself owned by `top`; bare objects, no
-    controllers run here."""
-    def ref(api_version, kind, obj):
-        return {"apiVersion": api_version, "kind": kind, "name": obj["metadata"]["name"],
-                "uid": obj["metadata"]["uid"], "controller": True}
+def ref(api_version: str, kind: str, obj: dict) -> dict:
+    return {"apiVersion": api_version, "kind": kind, "name": obj["metadata"]["name"],
+            "uid": obj["metadata"]["uid"], "controller": True}
 
+
+def owned_pod(cluster, name: str, top: tuple[str, str, str], middle: tuple[str, str, str], *,
+              annotations: dict | None = None) -> dict:
+    """A pod owned by `middle` (a ReplicaSet or a Job), itself owned by `top`; bare objects, no
+    controllers run here. `annotations` go on the pod template and on the pod (as a controller copies them)."""
     (top_api, top_kind, top_name), (mid_api, mid_kind, mid_name) = top, middle
     restart = "Always" if top_kind == "Deployment" else "Never"
-    template = {"metadata": {"labels": {"app": name}},
+    template = {"metadata": {"labels": {"app": name}, "annotations": dict(annotations or {})},
                 "spec": {"restartPolicy": restart, "containers": [{"name": "c", "image": "pause"}]}}
     if top_kind == "Deployment":
         top_spec = {"selector": {"matchLabels": {"app": name}}, "template": template}
@@ -173,7 +175,7 @@ def owned_pod(cluster, name: str, top: tuple[str, str, str], middle: tuple[str, 
                               "metadata": {"name": mid_name, "namespace": "default",
                                            "ownerReferences": [ref(top_api, top_kind, owner)]},
                               "spec": mid_spec})
-    return create_pod(cluster, {"name": name, "namespace": "default",
+    return create_pod(cluster, {"name": name, "namespace": "default", "annotations": dict(annotations or {}),
                                 "ownerReferences": [ref(mid_api, mid_kind, between)]})
 
 
@@ -230,6 +232,78 @@ def agent_scenario(cluster, agent: Process, socket: str) -> dict:
     cluster._force_delete("pods", cluster.get("pods", "gone", "default"))  # no kubelet here to confirm
     return {"added": added, "deleted": deleted, "kept": kept, "second_nic": second_nic, "coordinator": coordinator,
             "web": web}
+
+
+# SpiderSubnet auto pools (docs/autopools.md): a Deployment's pool made by the controller, a
+# third-party controller's (an OpenKruise-like CloneSet, a CRD the test serves) made by the agent
+SHOP = {"ipam.spidernet.io/subnet": '{"ipv4":["sub6"]}', "ipam.spidernet.io/ippool-ip-number": "+1"}
+CLONES = {"ipam.spidernet.io/subnet": '{"ipv4":["sub6"]}', "ipam.spidernet.io/ippool-ip-number": "2"}
+CLONESETS = "clonesets.apps.kruise.io"
+CLONESET_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": CLONESETS},
+    "spec": {"group": "apps.kruise.io", "scope": "Namespaced",
+             "names": {"plural": "clonesets", "singular": "cloneset", "kind": "CloneSet"},
+             "versions": [{"name": "v1alpha1", "served": True, "storage": True,
+                           "schema": {"openAPIV3Schema": {"type": "object",
+                                                          "x-kubernetes-preserve-unknown-fields": True}}}]}}
+# what the chart must be told to let the controller read those apps (values.yaml `autoPools.thirdPartyApps`)
+THIRD_PARTY_VALUES = {"autoPools": {"thirdPartyApps": [{"apiGroup": "apps.kruise.io", "resources": ["clonesets"]}]}}
+
+
+def auto_pool_of(cluster, uid: str) -> dict | None:
+    return next((p for p in cluster.list(POOLS) if (p["metadata"].get("labels") or {})
+                 .get("ipam.spidernet.io/owner-application-uid") == uid), None)
+
+
+def pool_size(pool: dict | None) -> int:
+    from cni.ipranges import parse_range, to_set
+
+    return to_set(parse_range(r) for r in (pool or {}).get("spec", {}).get("ips") or []).size
+
+
+def autopool_scenario(cluster, controller: Process, agent: Process, socket: str) -> dict:
+    """A Deployment annotated with sub6: the controller makes its pool (the subnet's ledger first, an
+    Event on the Deployment in its namespace), the agent allocates its pod from it (reading the
+    pod's ReplicaSet and Deployment), scaling grows the pool, deleting the Deployment reclaims it
+    once the pod's IP is released. A CloneSet's pod: the agent makes the pool itself; the
+    controller reads the CloneSet to know when to reclaim it."""
+    client = AgentClient(socket, timeout=90)
+    shop = owned_pod(cluster, "shop-5f7-x1", ("apps/v1", "Deployment", "shop"), ("apps/v1", "ReplicaSet", "shop-5f7"),
+                     annotations=SHOP)
+    deployment = cluster.get("deployments.apps", "shop", "default")
+    uid = deployment["metadata"]["uid"]
+    eventually(lambda: pool_size(auto_pool_of(cluster, uid)) == 2, timeout=60,
+               what="the Deployment's auto pool (1 replica + 1)", context=controller.logs)
+    created = auto_pool_of(cluster, uid)["metadata"]["name"]
+    shop_added = cni(client, "ADD", shop)
+    cluster.patch("deployments.apps", "shop", {"spec": {"replicas": 3}}, "default")
+    eventually(lambda: pool_size(auto_pool_of(cluster, uid)) == 4, timeout=60,
+               what="the auto pool grown to 3 replicas + 1", context=controller.logs)
+    # a third-party controller's pod: the agent cuts its pool from the subnet itself
+    cloneset = cluster.create({"apiVersion": "apps.kruise.io/v1alpha1", "kind": "CloneSet",
+                               "metadata": {"name": "kruise", "namespace": "default"}, "spec": {"replicas": 1}})
+    clone = create_pod(cluster, {"name": "kruise-x1", "namespace": "default", "annotations": dict(CLONES),
+                                 "ownerReferences": [ref("apps.kruise.io/v1alpha1", "CloneSet", cloneset)]})
+    clone_added = cni(client, "ADD", clone)
+    clone_pool = auto_pool_of(cluster, cloneset["metadata"]["uid"])
+    # a later pod of it asks for 3 IPs: the agent grows the pool (the ledger first)
+    bigger = create_pod(cluster, {"name": "kruise-x2", "namespace": "default",
+                                  "annotations": {**CLONES, "ipam.spidernet.io/ippool-ip-number": "3"},
+                                  "ownerReferences": [ref("apps.kruise.io/v1alpha1", "CloneSet", cloneset)]})
+    clone_grown = cni(client, "ADD", bigger)
+    clone_size = pool_size(auto_pool_of(cluster, cloneset["metadata"]["uid"]))
+    # the apps go; their pods' IPs are released (no kubelet here: the IP GC collects them), then the pools
+    cluster.delete("deployments.apps", "shop", "default")
+    cluster.delete(CLONESETS, "kruise", "default")
+    for name in ("shop-5f7-x1", "kruise-x1", "kruise-x2"):
+        cluster._force_delete("pods", cluster.get("pods", name, "default"))
+    eventually(lambda: auto_pool_of(cluster, uid) is None and auto_pool_of(cluster, cloneset["metadata"]["uid"])
+               is None, timeout=90, what="both auto pools reclaimed", context=controller.logs)
+    cluster.delete("replicasets.apps", "shop-5f7", "default")
+    events = [e for e in cluster.list("events", "default") if e["involvedObject"].get("kind") == "Deployment"]
+    return {"pool": created, "shop_added": shop_added, "clone_added": clone_added, "clone_pool": clone_pool,
+            "clone_grown": clone_grown, "clone_size": clone_size,
+            "events": events}
 
 
 def controller_applies(cluster, controller: Process, remote, namespace: str) -> dict:
