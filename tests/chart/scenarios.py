@@ -261,6 +261,20 @@ def pool_size(pool: dict | None) -> int:
     return to_set(parse_range(r) for r in (pool or {}).get("spec", {}).get("ips") or []).size
 
 
+def direct_pod(cluster, name: str, kind: str, annotations: dict) -> tuple[dict, dict]:
+    """A StatefulSet's or a DaemonSet's pod (owned by the app itself), the template annotated -> (app, pod)."""
+    labels = {"app": name}
+    spec = {"selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels, "annotations": dict(annotations)},
+                         "spec": {"containers": [{"name": "c", "image": "pause"}]}}}
+    if kind == "StatefulSet":
+        spec.update(replicas=1, serviceName=name)
+    app = cluster.create({"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name, "namespace": "default"},
+                          "spec": spec})
+    return app, create_pod(cluster, {"name": f"{name}-0", "namespace": "default", "annotations": dict(annotations),
+                                     "ownerReferences": [ref("apps/v1", kind, app)]})
+
+
 def autopool_scenario(cluster, controller: Process, agent: Process, socket: str) -> dict:
     """A Deployment annotated with sub6: the controller makes its pool (the subnet's ledger first, an
     Event on the Deployment in its namespace), the agent allocates its pod from it (reading the
@@ -279,6 +293,12 @@ def autopool_scenario(cluster, controller: Process, agent: Process, socket: str)
     cluster.patch("deployments.apps", "shop", {"spec": {"replicas": 3}}, "default")
     eventually(lambda: pool_size(auto_pool_of(cluster, uid)) == 4, timeout=60,
                what="the auto pool grown to 3 replicas + 1", context=controller.logs)
+    # a StatefulSet's, a DaemonSet's and a CronJob's pods: the agent reads each top controller
+    _, db = direct_pod(cluster, "db", "StatefulSet", SHOP)
+    _, probe = direct_pod(cluster, "probe", "DaemonSet", SHOP)
+    report = owned_pod(cluster, "report-28-x1", ("batch/v1", "CronJob", "report"), ("batch/v1", "Job", "report-28"),
+                       annotations=SHOP)
+    kinds_added = {p["metadata"]["name"]: cni(client, "ADD", p) for p in (db, probe, report)}
     # a third-party controller's pod: the agent cuts its pool from the subnet itself
     cloneset = cluster.create({"apiVersion": "apps.kruise.io/v1alpha1", "kind": "CloneSet",
                                "metadata": {"name": "kruise", "namespace": "default"}, "spec": {"replicas": 1}})
@@ -295,13 +315,17 @@ def autopool_scenario(cluster, controller: Process, agent: Process, socket: str)
     # the apps go; their pods' IPs are released (no kubelet here: the IP GC collects them), then the pools
     cluster.delete("deployments.apps", "shop", "default")
     cluster.delete(CLONESETS, "kruise", "default")
-    for name in ("shop-5f7-x1", "kruise-x1", "kruise-x2"):
+    cluster.delete("statefulsets.apps", "db", "default")
+    cluster.delete("daemonsets.apps", "probe", "default")
+    cluster.delete("cronjobs.batch", "report", "default")
+    for name in ("shop-5f7-x1", "kruise-x1", "kruise-x2", "db-0", "probe-0", "report-28-x1"):
         cluster._force_delete("pods", cluster.get("pods", name, "default"))
-    eventually(lambda: auto_pool_of(cluster, uid) is None and auto_pool_of(cluster, cloneset["metadata"]["uid"])
-               is None, timeout=90, what="both auto pools reclaimed", context=controller.logs)
+    eventually(lambda: not [p for p in cluster.list(POOLS) if p["metadata"]["name"].startswith("auto")],
+               timeout=90, what="every auto pool reclaimed", context=controller.logs)
     cluster.delete("replicasets.apps", "shop-5f7", "default")
+    cluster.delete("jobs.batch", "report-28", "default")
     events = [e for e in cluster.list("events", "default") if e["involvedObject"].get("kind") == "Deployment"]
-    return {"pool": created, "shop_added": shop_added, "clone_added": clone_added, "clone_pool": clone_pool,
+    return {"pool": created, "shop_added": shop_added, "kinds_added": kinds_added, "clone_added": clone_added, "clone_pool": clone_pool,
             "clone_grown": clone_grown, "clone_size": clone_size,
             "events": events}
 

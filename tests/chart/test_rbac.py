@@ -136,6 +136,7 @@ def test_the_auto_pool_scenario_ran_as_the_service_accounts(proof):
     and allocated from the CloneSet's pool itself."""
     out = proof["autopools"]
     assert out["shop_added"].ok, out["shop_added"]
+    assert all(reply.ok for reply in out["kinds_added"].values()), out["kinds_added"]
     assert out["clone_added"].ok, out["clone_added"]
     assert out["clone_grown"].ok and out["clone_size"] == 3, (out["clone_grown"], out["clone_size"])
     assert out["clone_pool"] is not None and out["clone_pool"]["metadata"]["name"].startswith("auto4-kruise-eth0-")
