@@ -10,9 +10,13 @@ controller  leads (Lease), applies a spec from git (every kind it renders, both 
             leaked IP and its SpiderEndpoint, repairs a subnet's status counts, discovers the cluster CIDRs into the
             SpiderCoordinator's status, and hands the Lease back on SIGTERM;
 agent       syncs its cache, allocates and releases IPs (a plain pod and a StatefulSet's),
-            answers the coordinator (reading SpiderCoordinator `default`), writes its NodeReport.
+            answers the coordinator (reading SpiderCoordinator `default`), writes its NodeReport;
+auto pools  the controller makes a Deployment's pool (the subnet's ledger, then the pool, an Event
+            on the Deployment in its namespace), grows it on scale-up and reclaims it with the app;
+            the agent allocates annotated pods of each app kind from their pools (reading the top
+            controller), and makes and grows a third-party controller's (a CloneSet's) pool itself.
 
-A new behaviour (SpiderSubnet auto pools, say) is proven the same way: add its steps here; then
+A new behaviour is proven the same way: add its steps here; then
 `test_every_request_was_allowed_and_is_covered_by_the_chart` names each request no rule covers
 (add that rule to the chart's templates/rbac-*.yaml), and the other tests keep every rule needed.
 """
