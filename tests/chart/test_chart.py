@@ -138,6 +138,7 @@ def test_third_party_auto_pool_apps_are_an_opt_in_get_each():
     ({"controller": {"replicas": 2, "leaderElection": {"enabled": False}}}, "needs controller.leaderElection"),
     ({"metrics": {"service": {"enabled": False}, "serviceMonitor": {"enabled": True}}}, "needs metrics.service"),
     ({"autoPools": {"thirdPartyApps": [{"apiGroup": "*", "resources": ["clonesets"]}]}}, "apiGroup"),
+    ({"autoPools": {"thirdPartyApps": [{"apiGroup": "apps", "resources": ["deployments"]}]}}, "apiGroup"),
     ({"autoPools": {"thirdPartyApps": [{"apiGroup": "apps.kruise.io", "resources": ["*"]}]}}, "resources"),
     ({"autoPools": {"thirdPartyApps": [{"apiGroup": "apps.kruise.io"}]}}, "resources"),
 ])
