@@ -122,12 +122,17 @@ class Process:
             return self.proc.wait()
 
 
-def run_controller(objects, *, kubeconfig: Path, workdir: Path, repo: str, namespace: str) -> Process:
+def run_controller(objects, *, kubeconfig: Path, workdir: Path, repo: str, namespace: str,
+                   auto_pools: bool = True, log: str = "controller.log") -> Process:
+    """`auto_pools=False` adds `--no-auto-pools`: the GitOps and IPAM scenario runs without the
+    auto-pool controller, whose count writes would race apply's own (then one or the other is used)."""
     args = with_overrides(container_args(objects, "Deployment", "-controller"),
                           metrics_listen=f"127.0.0.1:{free_port()}", repo=repo, path="specs",
                           cache_dir=str(workdir / "cache"), interval="1", gc_interval="1", gc_grace="0",
                           coordinator_interval="1", retry_period="0.5", lease_duration="4", renew_deadline="3")
-    return Process(args, kubeconfig=kubeconfig, log=workdir / "controller.log",
+    if not auto_pools:
+        args.append("--no-auto-pools")
+    return Process(args, kubeconfig=kubeconfig, log=workdir / log,
                    env={"POD_NAME": "controller-0", "POD_NAMESPACE": namespace, "HOME": str(workdir)})
 
 
@@ -259,6 +264,13 @@ def auto_pool_of(cluster, uid: str) -> dict | None:
                  .get("ipam.spidernet.io/owner-application-uid") == uid), None)
 
 
+def settled_pool(cluster, uid: str) -> bool:
+    """The app's auto pool exists and the controller has written its counts: an ADD now does not
+    race the controller's first status write (a conflict the agent resolves by re-reading the pool)."""
+    pool = auto_pool_of(cluster, uid)
+    return pool is not None and (pool.get("status") or {}).get("totalIPCount") == pool_size(pool) > 0
+
+
 def pool_size(pool: dict | None) -> int:
     from cni.ipranges import parse_range, to_set
 
@@ -290,7 +302,7 @@ def autopool_scenario(cluster, controller: Process, agent: Process, socket: str)
                      annotations=SHOP)
     deployment = cluster.get("deployments.apps", "shop", "default")
     uid = deployment["metadata"]["uid"]
-    eventually(lambda: pool_size(auto_pool_of(cluster, uid)) == 2, timeout=60,
+    eventually(lambda: pool_size(auto_pool_of(cluster, uid)) == 2 and settled_pool(cluster, uid), timeout=60,
                what="the Deployment's auto pool (1 replica + 1)", context=controller.logs)
     created = auto_pool_of(cluster, uid)["metadata"]["name"]
     shop_added = cni(client, "ADD", shop)
@@ -298,10 +310,13 @@ def autopool_scenario(cluster, controller: Process, agent: Process, socket: str)
     eventually(lambda: pool_size(auto_pool_of(cluster, uid)) == 4, timeout=60,
                what="the auto pool grown to 3 replicas + 1", context=controller.logs)
     # a StatefulSet's, a DaemonSet's and a CronJob's pods: the agent reads each top controller
-    _, db = direct_pod(cluster, "db", "StatefulSet", SHOP)
-    _, probe = direct_pod(cluster, "probe", "DaemonSet", SHOP)
+    statefulset, db = direct_pod(cluster, "db", "StatefulSet", SHOP)
+    daemonset, probe = direct_pod(cluster, "probe", "DaemonSet", SHOP)
     report = owned_pod(cluster, "report-28-x1", ("batch/v1", "CronJob", "report"), ("batch/v1", "Job", "report-28"),
                        annotations=SHOP)
+    cronjob = cluster.get("cronjobs.batch", "report", "default")
+    eventually(lambda: all(settled_pool(cluster, app["metadata"]["uid"]) for app in (statefulset, daemonset, cronjob)),
+               timeout=60, what="the StatefulSet's, DaemonSet's and CronJob's auto pools", context=controller.logs)
     kinds_added = {p["metadata"]["name"]: cni(client, "ADD", p) for p in (db, probe, report)}
     # a third-party controller's pod: the agent cuts its pool from the subnet itself
     cloneset = cluster.create({"apiVersion": "apps.kruise.io/v1alpha1", "kind": "CloneSet",

@@ -98,23 +98,30 @@ def run_both(cluster, objects, remote, workdir) -> dict:
     socket = str(workdir / "agent.sock")
     agent = scenarios.run_agent(objects, kubeconfig=configs["agent"], workdir=workdir, socket=socket)
     controller = None
+    logs: list = []
     try:
         controller = scenarios.run_controller(objects, kubeconfig=configs["controller"], workdir=workdir,
-                                              repo=remote.git_url, namespace=NAMESPACE)
+                                              repo=remote.git_url, namespace=NAMESPACE, auto_pools=False)
         lease = scenarios.controller_applies(cluster, controller, remote, NAMESPACE)
         agent_out = scenarios.agent_scenario(cluster, agent, socket)
-        autopools_out = scenarios.autopool_scenario(cluster, controller, agent, socket)
         controller_out = scenarios.controller_scenario(cluster, controller, remote, NAMESPACE, lease)
+        # the auto pools, by a controller with the Deployment's args as they are (it takes the Lease back)
+        logs.append(controller)
+        controller = scenarios.run_controller(objects, kubeconfig=configs["controller"], workdir=workdir,
+                                              repo=remote.git_url, namespace=NAMESPACE, log="controller-2.log")
+        autopools_out = scenarios.autopool_scenario(cluster, controller, agent, socket)
+        assert controller.stop() == 0, controller.logs()
         assert agent.stop() == 0, agent.logs()
     finally:
         agent.stop()
         if controller is not None:
             controller.stop()
+    logs.append(controller)
     requests = {c: rbac.recorded(cp, user, since=since) for c, (_, user) in accounts.items()}
     grants = {c: rbac.grants_of(objects, sa, NAMESPACE) for c, (sa, _) in accounts.items()}
     return {"cluster": cluster, "objects": objects, "accounts": accounts, "requests": requests, "grants": grants,
-            "agent": agent_out, "controller": controller_out, "autopools": autopools_out, "logs": {"agent": agent.logs(),
-                                                                          "controller": controller.logs()}}
+            "agent": agent_out, "controller": controller_out, "autopools": autopools_out,
+            "logs": {"agent": agent.logs(), "controller": "".join(c.logs() for c in logs)}}
 
 
 def test_the_scenarios_ran_as_the_service_accounts(proof):
