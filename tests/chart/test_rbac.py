@@ -105,11 +105,13 @@ def run_both(cluster, objects, remote, workdir) -> dict:
         lease = scenarios.controller_applies(cluster, controller, remote, NAMESPACE)
         agent_out = scenarios.agent_scenario(cluster, agent, socket)
         controller_out = scenarios.controller_scenario(cluster, controller, remote, NAMESPACE, lease)
-        # the auto pools, by a controller with the Deployment's args as they are (it takes the Lease back)
         logs.append(controller)
+        third_party = scenarios.third_party_pool(cluster, agent, socket)
+        # the auto pools, by a controller with the Deployment's args as they are (it takes the Lease back)
         controller = scenarios.run_controller(objects, kubeconfig=configs["controller"], workdir=workdir,
                                               repo=remote.git_url, namespace=NAMESPACE, log="controller-2.log")
-        autopools_out = scenarios.autopool_scenario(cluster, controller, agent, socket)
+        autopools_out = {**third_party, **scenarios.autopool_scenario(cluster, controller, agent, socket,
+                                                                         third_party["cloneset"])}
         assert controller.stop() == 0, controller.logs()
         assert agent.stop() == 0, agent.logs()
     finally:
