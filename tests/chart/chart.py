@@ -30,6 +30,9 @@ MATRIX: dict[str, dict[str, Any]] = {
                       "webhook": {"enabled": True, "existingSecret": "hook"}},
         "metrics": {"serviceMonitor": {"enabled": True}}},
     "one-replica-no-election": {"controller": {"replicas": 1, "leaderElection": {"enabled": False}}},
+    "third-party-auto-pools": {"autoPools": {"thirdPartyApps": [
+        {"apiGroup": "apps.kruise.io", "resources": ["clonesets", "advancedstatefulsets"]},
+        {"apiGroup": "argoproj.io", "resources": ["rollouts"]}]}},
 }
 
 

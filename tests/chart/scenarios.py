@@ -10,9 +10,13 @@ controller  leads (Lease), applies a spec from git (every kind it renders, both 
             leaked IP and its SpiderEndpoint, repairs a subnet's status counts, discovers the cluster CIDRs into the
             SpiderCoordinator's status, and hands the Lease back on SIGTERM;
 agent       syncs its cache, allocates and releases IPs (a plain pod and a StatefulSet's),
-            answers the coordinator (reading SpiderCoordinator `default`), writes its NodeReport.
+            answers the coordinator (reading SpiderCoordinator `default`), writes its NodeReport;
+auto pools  the controller makes a Deployment's pool (the subnet's ledger, then the pool, an Event
+            on the Deployment in its namespace), grows it on scale-up and reclaims it with the app;
+            the agent allocates annotated pods of each app kind from their pools (reading the top
+            controller), and makes and grows a third-party controller's (a CloneSet's) pool itself.
 
-A new behaviour (SpiderSubnet auto pools, say) is proven the same way: add its steps here; then
+A new behaviour is proven the same way: add its steps here; then
 `test_every_request_was_allowed_and_is_covered_by_the_chart` names each request no rule covers
 (add that rule to the chart's templates/rbac-*.yaml), and the other tests keep every rule needed.
 """
@@ -118,12 +122,17 @@ class Process:
             return self.proc.wait()
 
 
-def run_controller(objects, *, kubeconfig: Path, workdir: Path, repo: str, namespace: str) -> Process:
+def run_controller(objects, *, kubeconfig: Path, workdir: Path, repo: str, namespace: str,
+                   auto_pools: bool = True, log: str = "controller.log") -> Process:
+    """`auto_pools=False` adds `--no-auto-pools`: the GitOps and IPAM scenario runs without the
+    auto-pool controller, whose count writes would race apply's own (then one or the other is used)."""
     args = with_overrides(container_args(objects, "Deployment", "-controller"),
                           metrics_listen=f"127.0.0.1:{free_port()}", repo=repo, path="specs",
                           cache_dir=str(workdir / "cache"), interval="1", gc_interval="1", gc_grace="0",
                           coordinator_interval="1", retry_period="0.5", lease_duration="4", renew_deadline="3")
-    return Process(args, kubeconfig=kubeconfig, log=workdir / "controller.log",
+    if not auto_pools:
+        args.append("--no-auto-pools")
+    return Process(args, kubeconfig=kubeconfig, log=workdir / log,
                    env={"POD_NAME": "controller-0", "POD_NAMESPACE": namespace, "HOME": str(workdir)})
 
 
@@ -150,16 +159,18 @@ def create_pod(cluster, meta: dict) -> dict:
                            "spec": {"nodeName": NODE, "containers": [{"name": "c", "image": "pause"}]}})
 
 
-def owned_pod(cluster, name: str, top: tuple[str, str, str], middle: tuple[str, str, str]) -> dict:
-    """A pod owned by `middle` (a ReplicaSet or a Job), itself owned by `top`; bare objects, no
-    controllers run here."""
-    def ref(api_version, kind, obj):
-        return {"apiVersion": api_version, "kind": kind, "name": obj["metadata"]["name"],
-                "uid": obj["metadata"]["uid"], "controller": True}
+def ref(api_version: str, kind: str, obj: dict) -> dict:
+    return {"apiVersion": api_version, "kind": kind, "name": obj["metadata"]["name"],
+            "uid": obj["metadata"]["uid"], "controller": True}
 
+
+def owned_pod(cluster, name: str, top: tuple[str, str, str], middle: tuple[str, str, str], *,
+              annotations: dict | None = None) -> dict:
+    """A pod owned by `middle` (a ReplicaSet or a Job), itself owned by `top`; bare objects, no
+    controllers run here. `annotations` go on the pod template and on the pod (as a controller copies them)."""
     (top_api, top_kind, top_name), (mid_api, mid_kind, mid_name) = top, middle
     restart = "Always" if top_kind == "Deployment" else "Never"
-    template = {"metadata": {"labels": {"app": name}},
+    template = {"metadata": {"labels": {"app": name}, "annotations": dict(annotations or {})},
                 "spec": {"restartPolicy": restart, "containers": [{"name": "c", "image": "pause"}]}}
     if top_kind == "Deployment":
         top_spec = {"selector": {"matchLabels": {"app": name}}, "template": template}
@@ -173,7 +184,7 @@ def owned_pod(cluster, name: str, top: tuple[str, str, str], middle: tuple[str, 
                               "metadata": {"name": mid_name, "namespace": "default",
                                            "ownerReferences": [ref(top_api, top_kind, owner)]},
                               "spec": mid_spec})
-    return create_pod(cluster, {"name": name, "namespace": "default",
+    return create_pod(cluster, {"name": name, "namespace": "default", "annotations": dict(annotations or {}),
                                 "ownerReferences": [ref(mid_api, mid_kind, between)]})
 
 
@@ -230,6 +241,120 @@ def agent_scenario(cluster, agent: Process, socket: str) -> dict:
     cluster._force_delete("pods", cluster.get("pods", "gone", "default"))  # no kubelet here to confirm
     return {"added": added, "deleted": deleted, "kept": kept, "second_nic": second_nic, "coordinator": coordinator,
             "web": web}
+
+
+# SpiderSubnet auto pools (docs/autopools.md): a Deployment's pool made by the controller, a
+# third-party controller's (an OpenKruise-like CloneSet, a CRD the test serves) made by the agent
+SHOP = {"ipam.spidernet.io/subnet": '{"ipv4":["sub6"]}', "ipam.spidernet.io/ippool-ip-number": "+1"}
+CLONES = {"ipam.spidernet.io/subnet": '{"ipv4":["sub6"]}', "ipam.spidernet.io/ippool-ip-number": "2"}
+CLONESETS = "clonesets.apps.kruise.io"
+CLONESET_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": CLONESETS},
+    "spec": {"group": "apps.kruise.io", "scope": "Namespaced",
+             "names": {"plural": "clonesets", "singular": "cloneset", "kind": "CloneSet"},
+             "versions": [{"name": "v1alpha1", "served": True, "storage": True,
+                           "schema": {"openAPIV3Schema": {"type": "object",
+                                                          "x-kubernetes-preserve-unknown-fields": True}}}]}}
+# what the chart must be told to let the controller read those apps (values.yaml `autoPools.thirdPartyApps`)
+THIRD_PARTY_VALUES = {"autoPools": {"thirdPartyApps": [{"apiGroup": "apps.kruise.io", "resources": ["clonesets"]}]}}
+
+
+def auto_pool_of(cluster, uid: str) -> dict | None:
+    return next((p for p in cluster.list(POOLS) if (p["metadata"].get("labels") or {})
+                 .get("ipam.spidernet.io/owner-application-uid") == uid), None)
+
+
+def settled_pool(cluster, uid: str) -> bool:
+    """The app's auto pool exists and the controller has written its counts: an ADD now does not
+    race the controller's first status write (a conflict the agent resolves by re-reading the pool)."""
+    pool = auto_pool_of(cluster, uid)
+    return pool is not None and (pool.get("status") or {}).get("totalIPCount") == pool_size(pool) > 0
+
+
+def pool_size(pool: dict | None) -> int:
+    from cni.ipranges import parse_range, to_set
+
+    return to_set(parse_range(r) for r in (pool or {}).get("spec", {}).get("ips") or []).size
+
+
+def direct_pod(cluster, name: str, kind: str, annotations: dict) -> tuple[dict, dict]:
+    """A StatefulSet's or a DaemonSet's pod (owned by the app itself), the template annotated -> (app, pod)."""
+    labels = {"app": name}
+    spec = {"selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels, "annotations": dict(annotations)},
+                         "spec": {"containers": [{"name": "c", "image": "pause"}]}}}
+    if kind == "StatefulSet":
+        spec.update(replicas=1, serviceName=name)
+    app = cluster.create({"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name, "namespace": "default"},
+                          "spec": spec})
+    return app, create_pod(cluster, {"name": f"{name}-0", "namespace": "default", "annotations": dict(annotations),
+                                     "ownerReferences": [ref("apps/v1", kind, app)]})
+
+
+def third_party_pool(cluster, agent: Process, socket: str) -> dict:
+    """A CloneSet's pods, with no controller running: the agent cuts their pool from the subnet itself
+    (and grows it for a later pod asking for more). (With the controller running, its first count
+    write to the new pool can race the agent's allocation; the agent then re-reads the pool, a `get`
+    the chart does not grant: see the chart's rbac-agent.yaml.)"""
+    client = AgentClient(socket, timeout=90)
+    cloneset = cluster.create({"apiVersion": "apps.kruise.io/v1alpha1", "kind": "CloneSet",
+                               "metadata": {"name": "kruise", "namespace": "default"}, "spec": {"replicas": 1}})
+    clone = create_pod(cluster, {"name": "kruise-x1", "namespace": "default", "annotations": dict(CLONES),
+                                 "ownerReferences": [ref("apps.kruise.io/v1alpha1", "CloneSet", cloneset)]})
+    clone_added = cni(client, "ADD", clone)
+    clone_pool = auto_pool_of(cluster, cloneset["metadata"]["uid"])
+    # a later pod of it asks for 3 IPs: the agent grows the pool (the ledger first)
+    bigger = create_pod(cluster, {"name": "kruise-x2", "namespace": "default",
+                                  "annotations": {**CLONES, "ipam.spidernet.io/ippool-ip-number": "3"},
+                                  "ownerReferences": [ref("apps.kruise.io/v1alpha1", "CloneSet", cloneset)]})
+    clone_grown = cni(client, "ADD", bigger)
+    clone_size = pool_size(auto_pool_of(cluster, cloneset["metadata"]["uid"]))
+    return {"cloneset": cloneset, "clone_added": clone_added, "clone_pool": clone_pool, "clone_grown": clone_grown,
+            "clone_size": clone_size}
+
+
+def autopool_scenario(cluster, controller: Process, agent: Process, socket: str, cloneset: dict) -> dict:
+    """A Deployment annotated with sub6: the controller makes its pool (the subnet's ledger first, an
+    Event on the Deployment in its namespace), the agent allocates its pod from it (reading the
+    pod's ReplicaSet and Deployment), scaling grows the pool, deleting the Deployment reclaims it
+    once the pod's IP is released; so are the other kinds' pools. The CloneSet (`third_party_pool`)
+    goes too: the controller reads it to know its pool may be reclaimed."""
+    client = AgentClient(socket, timeout=90)
+    shop = owned_pod(cluster, "shop-5f7-x1", ("apps/v1", "Deployment", "shop"), ("apps/v1", "ReplicaSet", "shop-5f7"),
+                     annotations=SHOP)
+    deployment = cluster.get("deployments.apps", "shop", "default")
+    uid = deployment["metadata"]["uid"]
+    eventually(lambda: pool_size(auto_pool_of(cluster, uid)) == 2 and settled_pool(cluster, uid), timeout=60,
+               what="the Deployment's auto pool (1 replica + 1)", context=controller.logs)
+    created = auto_pool_of(cluster, uid)["metadata"]["name"]
+    shop_added = cni(client, "ADD", shop)
+    cluster.patch("deployments.apps", "shop", {"spec": {"replicas": 3}}, "default")
+    eventually(lambda: pool_size(auto_pool_of(cluster, uid)) == 4, timeout=60,
+               what="the auto pool grown to 3 replicas + 1", context=controller.logs)
+    # a StatefulSet's, a DaemonSet's and a CronJob's pods: the agent reads each top controller
+    statefulset, db = direct_pod(cluster, "db", "StatefulSet", SHOP)
+    daemonset, probe = direct_pod(cluster, "probe", "DaemonSet", SHOP)
+    report = owned_pod(cluster, "report-28-x1", ("batch/v1", "CronJob", "report"), ("batch/v1", "Job", "report-28"),
+                       annotations=SHOP)
+    cronjob = cluster.get("cronjobs.batch", "report", "default")
+    eventually(lambda: all(settled_pool(cluster, app["metadata"]["uid"]) for app in (statefulset, daemonset, cronjob)),
+               timeout=60, what="the StatefulSet's, DaemonSet's and CronJob's auto pools", context=controller.logs)
+    kinds_added = {p["metadata"]["name"]: cni(client, "ADD", p) for p in (db, probe, report)}
+    # the apps go; their pods' IPs are released (no kubelet here: the IP GC collects them), then the pools
+    cluster.delete("deployments.apps", "shop", "default")
+    cluster.delete(CLONESETS, "kruise", "default")
+    cluster.delete("statefulsets.apps", "db", "default")
+    cluster.delete("daemonsets.apps", "probe", "default")
+    cluster.delete("cronjobs.batch", "report", "default")
+    for name in ("shop-5f7-x1", "kruise-x1", "kruise-x2", "db-0", "probe-0", "report-28-x1"):
+        cluster._force_delete("pods", cluster.get("pods", name, "default"))
+    eventually(lambda: not [p for p in cluster.list(POOLS) if p["metadata"]["name"].startswith("auto")],
+               timeout=90, what="every auto pool reclaimed", context=controller.logs)
+    cluster.delete("replicasets.apps", "shop-5f7", "default")
+    cluster.delete("jobs.batch", "report-28", "default")
+    events = [e for e in cluster.list("events", "default") if e["involvedObject"].get("kind") == "Deployment"]
+    return {"pool": created, "shop_added": shop_added, "kinds_added": kinds_added,
+            "events": events}
 
 
 def controller_applies(cluster, controller: Process, remote, namespace: str) -> dict:

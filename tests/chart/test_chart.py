@@ -113,6 +113,20 @@ def test_the_git_source_and_its_secrets_reach_the_controller():
     assert not [r for r in by_kind(single, "Role") if r["metadata"]["name"].endswith("-lease")]
 
 
+def test_third_party_auto_pool_apps_are_an_opt_in_get_each():
+    """By default the controller reads no third-party kind; each listed kind adds `get` on it, nothing wider."""
+    def third_party_rules(objects):
+        role = one(objects, "ClusterRole", "-controller")
+        return [r for r in role["rules"] if not set(r["apiGroups"]) & {"", "apps", "batch", "spiderpool.spidernet.io",
+                                                                          "gitops.spidernet.io", "k8s.cni.cncf.io",
+                                                                          "crd.projectcalico.org", "projectcalico.org"}]
+
+    assert third_party_rules(render(helm4(), {})) == []
+    assert third_party_rules(render(helm4(), MATRIX["third-party-auto-pools"])) == [
+        {"apiGroups": ["apps.kruise.io"], "resources": ["clonesets", "advancedstatefulsets"], "verbs": ["get"]},
+        {"apiGroups": ["argoproj.io"], "resources": ["rollouts"], "verbs": ["get"]}]
+
+
 @pytest.mark.parametrize("values, message", [
     ({"logLevel": "verbose"}, "logLevel"),
     ({"controller": {"replicas": 0}}, "replicas"),
@@ -123,6 +137,10 @@ def test_the_git_source_and_its_secrets_reach_the_controller():
     ({"gitSource": {"enabled": True, "repo": "x", "webhook": {"enabled": True}}}, "webhook.existingSecret"),
     ({"controller": {"replicas": 2, "leaderElection": {"enabled": False}}}, "needs controller.leaderElection"),
     ({"metrics": {"service": {"enabled": False}, "serviceMonitor": {"enabled": True}}}, "needs metrics.service"),
+    ({"autoPools": {"thirdPartyApps": [{"apiGroup": "*", "resources": ["clonesets"]}]}}, "apiGroup"),
+    ({"autoPools": {"thirdPartyApps": [{"apiGroup": "apps", "resources": ["deployments"]}]}}, "apiGroup"),
+    ({"autoPools": {"thirdPartyApps": [{"apiGroup": "apps.kruise.io", "resources": ["*"]}]}}, "resources"),
+    ({"autoPools": {"thirdPartyApps": [{"apiGroup": "apps.kruise.io"}]}}, "resources"),
 ])
 def test_bad_values_are_refused_naming_the_value(tools, values, message):
     done = helm(tools, "template", "x", str(CHART), *set_json(values), check=False)

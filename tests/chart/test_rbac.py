@@ -62,12 +62,15 @@ def remove_rbac(cluster, objects: list[dict]) -> None:
 def proof(real_control_plane, tmp_path_factory):
     """Both scenarios once, with the chart's RBAC as rendered -> what the tests check."""
     workdir = tmp_path_factory.mktemp("rbac")
-    objects = render(helm4(), {"gitSource": {"enabled": True, "repo": "git://placeholder/net.git"}})
+    objects = render(helm4(), {"gitSource": {"enabled": True, "repo": "git://placeholder/net.git"},
+                               **scenarios.THIRD_PARTY_VALUES})
     with wiped(real_control_plane) as cluster:
         with_crds(cluster, calico=True)
         cluster.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
         cluster.create(scenarios.KUBEADM_CONFIG)
         cluster.add_node(scenarios.NODE)
+        cluster.create(scenarios.CLONESET_CRD)
+        eventually(lambda: _established(cluster), timeout=30, what="the CloneSet CRD served")
         install_rbac(cluster, objects)
         (workdir / "remote").mkdir()
         remote = Remote(workdir / "remote").serve()
@@ -77,6 +80,13 @@ def proof(real_control_plane, tmp_path_factory):
             remote.stop()
             remove_rbac(cluster, objects)
             cluster.delete("configmaps", "kubeadm-config", "kube-system")
+            cluster.delete("customresourcedefinitions.apiextensions.k8s.io", scenarios.CLONESETS)
+
+
+def _established(cluster) -> bool:
+    crd = cluster.get("customresourcedefinitions.apiextensions.k8s.io", scenarios.CLONESETS) or {}
+    return any(c["type"] == "Established" and c["status"] == "True"
+               for c in (crd.get("status") or {}).get("conditions") or [])
 
 
 def run_both(cluster, objects, remote, workdir) -> dict:
@@ -88,22 +98,32 @@ def run_both(cluster, objects, remote, workdir) -> dict:
     socket = str(workdir / "agent.sock")
     agent = scenarios.run_agent(objects, kubeconfig=configs["agent"], workdir=workdir, socket=socket)
     controller = None
+    logs: list = []
     try:
         controller = scenarios.run_controller(objects, kubeconfig=configs["controller"], workdir=workdir,
-                                              repo=remote.git_url, namespace=NAMESPACE)
+                                              repo=remote.git_url, namespace=NAMESPACE, auto_pools=False)
         lease = scenarios.controller_applies(cluster, controller, remote, NAMESPACE)
         agent_out = scenarios.agent_scenario(cluster, agent, socket)
         controller_out = scenarios.controller_scenario(cluster, controller, remote, NAMESPACE, lease)
+        logs.append(controller)
+        third_party = scenarios.third_party_pool(cluster, agent, socket)
+        # the auto pools, by a controller with the Deployment's args as they are (it takes the Lease back)
+        controller = scenarios.run_controller(objects, kubeconfig=configs["controller"], workdir=workdir,
+                                              repo=remote.git_url, namespace=NAMESPACE, log="controller-2.log")
+        autopools_out = {**third_party, **scenarios.autopool_scenario(cluster, controller, agent, socket,
+                                                                         third_party["cloneset"])}
+        assert controller.stop() == 0, controller.logs()
         assert agent.stop() == 0, agent.logs()
     finally:
         agent.stop()
         if controller is not None:
             controller.stop()
+    logs.append(controller)
     requests = {c: rbac.recorded(cp, user, since=since) for c, (_, user) in accounts.items()}
     grants = {c: rbac.grants_of(objects, sa, NAMESPACE) for c, (sa, _) in accounts.items()}
     return {"cluster": cluster, "objects": objects, "accounts": accounts, "requests": requests, "grants": grants,
-            "agent": agent_out, "controller": controller_out, "logs": {"agent": agent.logs(),
-                                                                          "controller": controller.logs()}}
+            "agent": agent_out, "controller": controller_out, "autopools": autopools_out,
+            "logs": {"agent": agent.logs(), "controller": "".join(c.logs() for c in logs)}}
 
 
 def test_the_scenarios_ran_as_the_service_accounts(proof):
@@ -117,6 +137,22 @@ def test_the_scenarios_ran_as_the_service_accounts(proof):
     assert {e["reason"] for e in controller["events"]} >= {"Applied", "InvalidSpec"}
     for component, (_, user) in proof["accounts"].items():
         assert proof["requests"][component], f"no request of {user} in the audit log"
+
+
+def test_the_auto_pool_scenario_ran_as_the_service_accounts(proof):
+    """Auto pools (docs/autopools.md) as the chart's accounts: the controller made, grew and
+    reclaimed the Deployment's pool and told the Deployment; the agent allocated from it, and made
+    and allocated from the CloneSet's pool itself."""
+    out = proof["autopools"]
+    assert out["shop_added"].ok, out["shop_added"]
+    assert all(reply.ok for reply in out["kinds_added"].values()), out["kinds_added"]
+    assert out["clone_added"].ok, out["clone_added"]
+    assert out["clone_grown"].ok and out["clone_size"] == 3, (out["clone_grown"], out["clone_size"])
+    assert out["clone_pool"] is not None and out["clone_pool"]["metadata"]["name"].startswith("auto4-kruise-eth0-")
+    assert out["pool"].startswith("auto4-shop-eth0-")
+    reasons = {e["reason"] for e in out["events"]}
+    assert {"AutoPoolCreated", "AutoPoolScaled"} <= reasons, reasons
+    assert "made the auto pool of a third-party controller" in proof["logs"]["agent"]
 
 
 def test_the_api_server_authenticates_the_tokens_it_signed_and_no_other(proof, real_control_plane, tmp_path):
