@@ -242,8 +242,6 @@ def _parser() -> argparse.ArgumentParser:
                           help="how often the Lease is tried and renewed (default: 2)")
     controller.add_argument("--metrics-listen", metavar="HOST:PORT",
                             help="serve /metrics, /healthz and /readyz here (e.g. 0.0.0.0:9711; default: off)")
-    controller.add_argument("--events-namespace", default="default",
-                            help="namespace of the Events on (cluster-scoped) NetworkSyncs (default: default)")
     controller.set_defaults(func=cmd_controller)
 
     ipam = sub.add_parser("ipam", parents=[with_namespace], help="IP allocation views: pools, subnets, endpoints, check")
@@ -897,7 +895,7 @@ def _controller_settings(args: argparse.Namespace):
                     leader_elect=args.leader_elect, lease_name=args.lease_name, lease_namespace=args.lease_namespace,
                     identity=args.leader_elect_identity or default_identity(), lease_timing=timing,
                     metrics_listen=args.metrics_listen, webhook_listen=args.webhook_listen, webhook_secret=secret,
-                    events_namespace=args.events_namespace, gc_interval=args.gc_interval, gc_grace=args.gc_grace,
+                    gc_interval=args.gc_interval, gc_grace=args.gc_grace,
                     coordinator_interval=args.coordinator_interval, auto_pools=args.auto_pools,
                     auto_pool_default=_auto_pool_default(args), auto_pool_interval=args.auto_pool_interval)
 

@@ -101,7 +101,6 @@ class Settings:
     metrics_listen: str | None = None
     webhook_listen: str | None = None
     webhook_secret: bytes = b""
-    events_namespace: str = "default"
     gc_interval: float = 120.0
     gc_grace: float = 30.0
     coordinator_interval: float = 60.0
@@ -202,7 +201,7 @@ class Controller:
                                      identity=identity, timing=settings.lease_timing,
                                      log=Log("leaderelection", identity=identity)) if settings.leader_elect else None
         self._events_cluster = None
-        self.events = EventRecorder(self._events_connected, namespace=settings.events_namespace, instance=identity)
+        self.events = EventRecorder(self._events_connected, instance=identity)
         self.runner = SourceRunner(settings, connect=connect, kube=kube, report=self.report,
                                    log=Log("gitops", identity=identity)) if settings.follows_a_source else None
         self.acting = threading.Event()      # set while this replica leads (or leads alone)

@@ -13,6 +13,7 @@ from ruamel.yaml import YAML
 import schemas
 from reconciler.cli import main
 from tests.cluster.fixtures import wiped
+from tests.conftest import eventually
 
 CRDS = "customresourcedefinitions.apiextensions.k8s.io"
 POOL_CRD = "spiderippools.spiderpool.spidernet.io"
@@ -57,6 +58,10 @@ def test_dry_run_tells_install_from_update_and_a_second_run_says_unchanged(run, 
     assert out == f"{len(OUR_CRDS)} CustomResourceDefinitions: {len(OUR_CRDS)} unchanged; all Established.\n"
 
     bare.patch(CRDS, POOL_CRD, {"spec": {"names": {"shortNames": ["sp", "pool"]}}})  # a hand edit
+    # the API server's naming controller then writes status.acceptedNames: wait for it, so the
+    # resourceVersion compared below is only ours to change
+    eventually(lambda: "pool" in ((bare.get(CRDS, POOL_CRD).get("status") or {}).get("acceptedNames") or {})
+               .get("shortNames", []), timeout=30, what="the edited names accepted")
     version = bare.get(CRDS, POOL_CRD)["metadata"]["resourceVersion"]
     code, out, err = run("--dry-run")
     assert code == 0 and lines(err, "would update") == [POOL_CRD]
@@ -84,8 +89,6 @@ def helm_installs(bare, crd: dict) -> None:
     from reconciler.kube import connect
 
     connect(kubeconfig=str(bare.kubeconfig)).apply(crd, force=True, manager="helm")
-    from tests.conftest import eventually
-
     eventually(lambda: any(c["type"] == "Established" and c["status"] == "True"
                            for c in (bare.get(CRDS, POOL_CRD).get("status") or {}).get("conditions") or ()))
 

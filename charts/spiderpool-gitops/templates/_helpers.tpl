@@ -45,8 +45,3 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end -}}
 {{- end -}}
 
-{{/* Events on a cluster-scoped object (a NetworkSync) must live in `default`: the API server
-rejects any other namespace ("involvedObject.namespace: does not match event.namespace"). */}}
-{{- define "spiderpool-gitops.eventsNamespace" -}}
-default
-{{- end -}}
