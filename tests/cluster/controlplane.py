@@ -78,8 +78,8 @@ class ControlPlane:
         try:
             self.binaries = self.binaries or build.ensure(progress=lambda m: None)
             self.pki = pki.generate(self.dir / "pki")
-            self._start_etcd()
-            self._start_apiserver()
+            self._on_free_ports(self._start_etcd, "etcd")
+            self._on_free_ports(self._start_apiserver, "kube-apiserver")
             if self.controllers:
                 self._start_controllers()
         except BaseException:
@@ -135,6 +135,19 @@ class ControlPlane:
                 return
             time.sleep(0.1)
         raise ControlPlaneError(f"{name}: no {what} within {START_TIMEOUT:.0f} s (log: {self.dir / (name + '.log')})")
+
+    def _on_free_ports(self, start, name: str, attempts: int = 3) -> None:
+        """Run `start` (which picks ports with _free_port); if another process took a port between
+        the pick and the bind ("address already in use"), start again on new ports."""
+        for attempt in range(attempts):
+            try:
+                return start()
+            except ControlPlaneError as error:
+                if "address already in use" not in str(error) or attempt == attempts - 1:
+                    raise
+                self.processes.pop(name, None)  # it exited: nothing to stop
+                if name == "etcd":
+                    shutil.rmtree(self.dir / "etcd", ignore_errors=True)  # a data dir bound to the old peer URL
 
     def _start_etcd(self) -> None:
         client, peer = _free_port(), _free_port()

@@ -121,3 +121,34 @@ def _children_workdirs(pid: int) -> set[str]:
         except (OSError, ValueError, IndexError):
             continue
     return found
+
+
+def test_a_port_taken_between_pick_and_bind_starts_etcd_again_on_another(monkeypatch):
+    """_free_port can only pick a port that is free now; another process may bind it before etcd
+    does ("address already in use"): the launcher starts again on new ports instead of failing."""
+    import socket
+
+    from tests.cluster import controlplane
+
+    if build.cached() is None:
+        pytest.skip("the control plane binaries are not built (python -m tests.cluster.build)")
+    pick, held = controlplane._free_port, []
+
+    def first_one_taken() -> int:
+        port = pick()
+        if not held:  # the first pick is etcd's client port: someone else binds it first
+            squatter = socket.socket()
+            squatter.bind(("127.0.0.1", port))
+            squatter.listen()
+            held.append(squatter)
+        return port
+
+    monkeypatch.setattr(controlplane, "_free_port", first_one_taken)
+    plane = controlplane.ControlPlane(controllers=False).start()
+    try:
+        taken = held[0].getsockname()[1]
+        assert plane.etcd_url != f"http://127.0.0.1:{taken}"
+        assert plane._readyz()
+    finally:
+        plane.stop()
+        held[0].close()
