@@ -84,7 +84,7 @@ def main() -> int:
             print(f"  spiderpool apply -> exit {code}")
 
         apply()
-        snap("SpiderIPPool", "batch-v4", "new")  # as applied: nobody wrote its status yet
+        snap("SpiderIPPool", "batch-v4", "new")  # as applied: apply wrote its counts, nothing else yet
         # the pool counts of `spiderpool controller` (its IP GC pass writes every pool's totalIPCount)
         with running_ipgc(cluster) as gc:
             print(f"  controller pass: counted {gc.run_pass().counts_repaired}")
