@@ -30,16 +30,16 @@ from __future__ import annotations
 
 import copy
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
-from cni.allocation import AnnotationError, Pool, ReservedIPs, status_repair
+from cni.allocation import AnnotationError, ReservedIPs
 from cni.allocation import autopool as ap
 
 from agent import kube as k8s
 
 from .cache import Cache, Watched
+from .counts import repair_counts
 from .finalizers import release_finalizers
 from .logs import Log
 from .metrics import AgentMetrics, Counter, Gauge
@@ -168,7 +168,8 @@ class AutoPools:
         self._reclaim(pools, live, result)
         released, _ = release_finalizers(self.kube, self.cache, log=self.log)  # as the IP GC does, at once
         result.writes += len(released)
-        self._counts(result)
+        counted, _ = repair_counts(self.kube, self.cache, log=self.log, writers=WRITERS)  # as the IP GC does, at once
+        result.writes += len(counted)
         self._gauges(subnets)
         return result
 
@@ -297,31 +298,6 @@ class AutoPools:
             return True  # cannot tell: keep the pool this pass
         return obj is not None and obj["metadata"].get("uid") == labels.get(ap.LABEL_UID) \
             and not obj["metadata"].get("deletionTimestamp")
-
-    def _counts(self, result: PassResult) -> None:
-        """status.allocatedIPCount / totalIPCount of every pool, when missing or wrong (what they
-        should say is cni.allocation.counts', as for every other writer)."""
-        due = []
-        for raw in self._raw(k8s.POOLS):
-            pool = Pool.from_object(raw)
-            if pool.broken or raw["metadata"].get("deletionTimestamp"):
-                continue
-            fix = status_repair("SpiderIPPool", raw, view=pool)
-            if fix is not None:
-                body = copy.deepcopy(raw)
-                body["metadata"].pop("managedFields", None)
-                body["status"] = {k: v for k, v in {**(raw.get("status") or {}), **fix}.items() if v is not None}
-                due.append(body)
-
-        def write(body: dict) -> int:
-            try:
-                self.cache.offer(k8s.POOLS, self.kube.replace_status(k8s.POOLS, body))
-                return 1
-            except (k8s.Conflict, k8s.NotFound):
-                return 0  # changed meanwhile (an allocation wrote the counts itself): the next pass looks again
-
-        with ThreadPoolExecutor(max_workers=WRITERS) as pool:
-            result.writes += sum(pool.map(write, due))
 
     def _gauges(self, subnets: dict[str, dict]) -> None:
         self.metrics.subnets.set(len(subnets))

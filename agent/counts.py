@@ -15,38 +15,55 @@ decides again on the new copy. Only the count fields (and an empty `allocatedIPs
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from agent import kube as k8s
-from cni.allocation import status_repair
+from cni.allocation import Pool, status_repair
 
 from .cache import Cache
 from .logs import Log
 
 
-def repair_counts(kube: k8s.Kube, cache: Cache, *, log: Log) -> tuple[list[str], list[str]]:
-    """One round over the cached pools (and subnets, when watched); -> (repaired "Kind name", failures)."""
+def repair_counts(kube: k8s.Kube, cache: Cache, *, log: Log, writers: int = 1) -> tuple[list[str], list[str]]:
+    """One round over the cached pools (and subnets, when watched); -> (repaired "Kind name", failures).
+    `writers`: how many PUTs go out at once (the auto-pool pass, after writing many pools, uses several)."""
     names = cache.keys(k8s.POOLS)
     raws = {name: cache.raw(k8s.POOLS, name) for name in names}
-    views = {name: cache.view(k8s.POOLS, name) for name in names}  # parsed once per version by the cache
+    views = {name: _pool_view(cache.view(k8s.POOLS, name), raws[name]) for name in names}
     due = [(k8s.POOLS, raw, views[name]) for name, raw in raws.items() if raw is not None and views[name] is not None]
     if k8s.SUBNETS.plural in cache.kinds:
         due += [(k8s.SUBNETS, s, None) for s in (cache.raw(k8s.SUBNETS, n) for n in cache.keys(k8s.SUBNETS))
                 if s is not None]
     pools = [v for v in views.values() if v is not None]
-    repaired, failed = [], []
-    for kind, obj, view in due:
-        fix = status_repair(kind.kind, obj, pools, view=view)
-        if fix is None:
-            continue
+    fixes = [(kind, obj, fix) for kind, obj, view in due
+             if (fix := status_repair(kind.kind, obj, pools, view=view)) is not None]
+
+    def write(item) -> tuple[str | None, str | None]:
+        """-> ("Kind name" repaired, None), (None, failure) or (None, None): gone or changed meanwhile."""
+        kind, obj, fix = item
         status = {k: v for k, v in {**(obj.get("status") or {}), **fix}.items() if v is not None}
         name = obj["metadata"]["name"]
         try:
             cache.offer(kind, kube.replace_status(kind, {**obj, "status": status}))
         except (k8s.NotFound, k8s.Conflict):
-            continue  # gone, or changed since the cache saw it: the next pass decides again
+            return None, None  # gone, or changed since the cache saw it: the next pass decides again
         except k8s.ApiError as error:
-            failed.append(f"{kind.kind} {name} status: {error}")
-            continue
-        repaired.append(f"{kind.kind} {name}")
+            return None, f"{kind.kind} {name} status: {error}"
         log.info("repaired the count columns", kind=kind.kind, name=name,
                  **{k: v for k, v in fix.items() if v is not None})
-    return repaired, failed
+        return f"{kind.kind} {name}", None
+
+    if writers > 1 and len(fixes) > 1:
+        with ThreadPoolExecutor(max_workers=writers) as pool:
+            outcomes = list(pool.map(write, fixes))
+    else:
+        outcomes = [write(item) for item in fixes]
+    return [done for done, _ in outcomes if done], [failure for _, failure in outcomes if failure]
+
+
+def _pool_view(view, raw: dict | None) -> Pool | None:
+    """The parsed pool: the cache's own view where it parses pools (the IP GC's, once per version),
+    else parsed here (the auto-pool controller's cache keeps raw objects)."""
+    if isinstance(view, Pool):
+        return view
+    return Pool.from_object(raw) if raw is not None else None
