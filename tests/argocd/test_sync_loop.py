@@ -87,9 +87,11 @@ def test_push_sync_healthy_then_a_busy_pool_pruned_waits_for_its_last_ip_and_an_
         # pool-b leaves the spec while web-0 holds one of its IPs: Argo CD prunes it (Foreground DELETE)
         second = remote.push_spec(spec(name="prod", pools={"pool-a": two["pool-a"]}), "drop pool-b")
         argo.refresh("net")  # the push webhook
-        eventually(_synced(argo, second, in_sync=False), what="the sync of the commit without pool-b", timeout=120,
-                   context=lambda: str(_state(argo)))
-        pruned = [r for r in _state(argo)["operationState"]["syncResult"]["resources"] if r["name"] == "pool-b"]
+        # read the result from the status that showed it: pool-b stays (Terminating) so the app stays OutOfSync,
+        # and selfHeal starts another sync, which clears status.operationState while it begins (Argo CD v3)
+        synced = eventually(_synced(argo, second, in_sync=False), what="the sync of the commit without pool-b",
+                            timeout=120, context=lambda: str(_state(argo)))
+        pruned = [r for r in synced["operationState"]["syncResult"]["resources"] if r["name"] == "pool-b"]
         assert pruned and pruned[0]["status"] == "Pruned"
         # still there, Terminating: the app is Progressing because of it, with our health check's words
         eventually(lambda: _state(argo).get("health", {}).get("status") == "Progressing", timeout=60,
