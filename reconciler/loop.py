@@ -96,6 +96,7 @@ class Loop:
         self.spec_name: str | None = None
         self._cluster = None
         self._last_source_error: str | None = None
+        self._draining: frozenset[str] = frozenset()  # what the last apply left draining
 
     # -- driving -----------------------------------------------------------------------
 
@@ -170,7 +171,10 @@ class Loop:
             return Outcome("failed", reason, revision, valid.spec.name, self.clock() - started, plan, counts,
                            (result.error or "some objects failed",), self.applied_revision)
         self.applied_revision = revision
-        changed = any(counts.get(a) for a in ("created", "updated", "deleted", "draining"))
+        # a pool that waits for its last IPs is re-tried every pass: news only when the set waiting changes
+        draining = frozenset(r.change.ref for r in result.results if r.action == "draining")
+        repeated, self._draining = draining == self._draining, draining
+        changed = any(counts.get(a) for a in ("created", "updated", "deleted")) or (draining and not repeated)
         outcome = "applied" if changed else "drifted" if counts.get("drifted") else "unchanged"
         if result.error:  # applied, but the NetworkSync record failed: still an error worth a retry
             return Outcome("failed", reason, revision, valid.spec.name, self.clock() - started, plan, counts,

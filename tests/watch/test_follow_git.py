@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 import urllib.request
 
 from tests.watch.conftest import applied
@@ -99,6 +100,37 @@ def test_a_force_push_is_followed_to_the_rewritten_tip(remote, watcher, cluster,
 
     assert outcome["plan"] == {"add": 1, "change": 0, "destroy": 2}
     assert [p["metadata"]["name"] for p in cluster.list(POOLS)] == ["pool-c"]
+    assert w.stop() == 0
+
+
+def test_a_pool_waiting_for_its_last_ip_is_news_once_then_again_when_it_goes(remote, watcher, cluster, tmp_path):
+    from kubernetes import client
+
+    from tests.apply.test_apply import allocate
+    from tests.kubeapi.fixtures import api_client_for
+
+    first = remote.push_spec(spec(pools=TWO_POOLS))
+    w = git_watch(watcher, remote, tmp_path, "--interval", "1")
+    w.next(applied(first))
+    api = api_client_for(cluster)
+    allocate(api, "pool-b", ["10.6.168.70"])
+
+    second = remote.push_spec(spec(), "drop pool-b")
+    outcome = w.next(applied(second))
+    assert (outcome["result"], outcome["counts"]) == ("applied", {"draining": 1})
+    assert cluster.get(POOLS, "pool-b")["spec"]["disable"] is True
+    # polled every second, the same pool still waiting is no news: no outcome line per pass
+    time.sleep(4)
+    w.lines.put('{"revision": "probe", "result": "probe"}\n')
+    w.next(lambda o: o["revision"] == "probe")
+    assert [o["result"] for o in w.outcomes if o["revision"] == second] == ["applied"]
+
+    client.CustomObjectsApi(api).patch_cluster_custom_object_status(
+        "spiderpool.spidernet.io", "v2beta1", "spiderippools", "pool-b",
+        {"status": {"allocatedIPs": None, "allocatedIPCount": 0}})
+    gone = w.next(lambda o: o["revision"] == second and o["counts"].get("deleted"), timeout=20)
+    assert (gone["result"], gone["counts"]) == ("applied", {"deleted": 1})
+    assert cluster.get(POOLS, "pool-b") is None
     assert w.stop() == 0
 
 
