@@ -4,9 +4,10 @@ Why it exists: the pod of an annotated app may be created before the auto-pool c
 made (or grown) its app's pool. Upstream's agent waits for the pool (25 x 2 s) and then
 allocates from it; so does this one:
 
-    the pod's top controller     Pod -> ReplicaSet -> Deployment, Pod -> Job -> CronJob, or the
-                                 StatefulSet / DaemonSet / bare ReplicaSet / Job itself (GETs);
-                                 no controller: refused, with what to do instead
+    the pod's top controller     `owners.TopControllers.app`: Pod -> ReplicaSet -> Deployment,
+                                 Pod -> Job -> CronJob, or the StatefulSet / DaemonSet / bare
+                                 ReplicaSet / Job itself (GETs), or a third-party kind above or
+                                 instead of them; no controller: refused, with what to do instead
     the pools it wants           `autopool.wants_of` on the pod's annotations, this interface only
     a third-party controller     (any other API group): the agent makes or sizes the pool itself
                                  (`subnetledger.Ledger`), a fixed `ippool-ip-number` only
@@ -22,7 +23,7 @@ one of them (lowest first).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Mapping
 
 from cni.allocation import AnnotationError, PodInfo, Pool, PoolNames, ReservedIPs
 from cni.allocation import autopool as ap
@@ -44,15 +45,13 @@ class AutoPoolWaiter:
         self.kube, self.cache, self.wait_seconds, self.api_budget = kube, cache, wait_seconds, api_budget
         self.log = log or Log("autopools")
 
-    def resolve(self, pod: PodInfo, nic: str) -> tuple[PoolNames, str, Mapping[str, str]]:
-        """(the pools per family, the app as text, the app labels the pools' podAffinity names)."""
+    def resolve(self, pod: PodInfo, nic: str, app: ap.AppRef | None,
+                obj: dict | None) -> tuple[PoolNames, str, Mapping[str, str]]:
+        """(the pools per family, the app as text, the app labels the pools' podAffinity names), for the
+        pod's top controller `app` (`owners.TopControllers.app`) and, for a built-in kind, its object."""
         owner = f"pod {pod.key}"
         key = ap.SUBNETS if ap.SUBNETS in pod.annotations else ap.SUBNET
         ap.subnet_items(pod.annotations, owner)  # a malformed annotation is refused before anything is read
-        raw = self._get(k8s.PODS, pod.name, pod.namespace)
-        if raw is None:
-            raise AutoPoolPendingError(f"pod {pod.key} not found")
-        app, obj = self._top_controller(raw)
         if app is None:
             raise AnnotationError(owner, key, f"{ORPHAN}: the pod has no controller; give it an "
                                               "ipam.spidernet.io/ippool annotation instead, or run it as a Deployment, "
@@ -68,31 +67,8 @@ class AutoPoolWaiter:
             names[want.version] = (self._wait(want, pod, replicas, explicit=ap.IP_NUMBER in pod.annotations),)
         return PoolNames(names[4], names[6]), str(app), ap.app_affinity_labels(app)
 
-    # -- the app -----------------------------------------------------------------------------------
-
     def _get(self, kind: k8s.Kind, name: str, namespace: str | None = None) -> dict | None:
         return k8s.retrying(lambda: self.kube.get(kind, name, namespace), budget=self.api_budget)
-
-    def _top_controller(self, pod: Mapping[str, Any]) -> tuple[ap.AppRef | None, dict | None]:
-        namespace = pod["metadata"].get("namespace", "default")
-        ref = ap.controller_owner(pod)
-        if ref is None:
-            return None, None
-        app = ap.AppRef.of_owner(ref, namespace)
-        if not app.builtin:
-            return app, None
-        obj = self._app(app)
-        parent = ap.controller_owner(obj)
-        if parent is not None and not ap.top_level(app.kind, obj):
-            app = ap.AppRef.of_owner(parent, namespace)
-            obj = self._app(app)
-        return app, obj
-
-    def _app(self, app: ap.AppRef) -> dict:
-        obj = self._get(k8s.APP_KINDS[app.kind], app.name, app.namespace)
-        if obj is None or obj["metadata"].get("uid") != app.uid:
-            raise AutoPoolPendingError(f"the pod's controller {app} is gone")
-        return obj
 
     # -- the pool ----------------------------------------------------------------------------------
 

@@ -97,11 +97,14 @@ class CniService:
         log = self.log.bind(command="ADD", container=req.container_id[:12], nic=req.if_name,
                             pod=f"{req.pod_namespace}/{req.pod_name}")
         try:
-            pod = self._pod(req, top_controller=True)
-            auto = {}
-            if has_subnet(pod.annotations):
-                names, app, labels = self.autopools.resolve(pod, req.if_name)
-                auto = {"auto_pools": names, "auto_app": app, "auto_labels": labels}
+            pod, auto = self._pod(req), {}
+            if has_subnet(pod.annotations):  # the top controller read once: the app its pool belongs to
+                app, obj = self.owners.app(pod)
+                names, text, labels = self.autopools.resolve(pod, req.if_name, app, obj)
+                auto = {"auto_pools": names, "auto_app": text, "auto_labels": labels}
+                pod = replace(pod, owner_kind=app.kind, owner_name=app.name) if app else pod
+            else:
+                pod = self.owners.resolve(pod)
             request = Request.from_ipam_config(
                 pod, req.ipam, nic=req.if_name, families=self.settings.families,
                 requested_ips=req.requested_ips, cluster_network=self.settings.cluster_network,
@@ -162,9 +165,9 @@ class CniService:
         """The pod of a plugin request body's CNI_ARGS (the coordinator's request has the same shape)."""
         return self._pod(CniRequest("ADD", "", "", "", body.get("cniArgs") or {}, "", {}, ""))
 
-    def _pod(self, req: CniRequest, *, top_controller: bool = False) -> PodInfo:
+    def _pod(self, req: CniRequest) -> PodInfo:
         """The pod from the cache; a new pod the watch has not brought yet is waited for, then read.
-        With `top_controller`, its owner is the top controller (Deployment, not its ReplicaSet: `owners`)."""
+        Its owner is the pod's own controller; ADD names the top one (`owners`)."""
         namespace, name, uid = req.pod_namespace, req.pod_name, req.pod_uid or None
         if not namespace or not name:
             raise CniError(Code.INVALID_NETWORK_CONFIG,
@@ -186,7 +189,7 @@ class CniService:
                                                  f"for {uid} (re-created?)")
         if pod.node and pod.node != self.settings.node:
             self.log.warning("pod is scheduled to another node", pod=pod.key, pod_node=pod.node)
-        return self.owners.resolve(pod) if top_controller else pod
+        return pod
 
     def release_nic(self, pod: PodInfo, nic: str) -> None:
         """The coordinator found the pod's IP on `nic` in use elsewhere: DEL's release, forced, for this UID and NIC."""

@@ -261,12 +261,10 @@ def controller_owner(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 
 def top_level(kind: str, obj: Mapping[str, Any]) -> bool:
-    """A ReplicaSet a Deployment owns, or a Job a CronJob owns, is served through its owner."""
-    owner = controller_owner(obj)
-    if owner is None:
-        return True
-    return not ((kind == "ReplicaSet" and owner.get("kind") == "Deployment")
-                or (kind == "Job" and owner.get("kind") == "CronJob"))
+    """A ReplicaSet or Job with a controller is served through it, as upstream's `GetPodTopController`:
+    a Deployment or CronJob, or a third-party kind (an Argo Rollout's ReplicaSets are the Rollout's,
+    so its pool outlives each revision). Other kinds are their pods' top controller."""
+    return kind not in ("ReplicaSet", "Job") or controller_owner(obj) is None
 
 
 def replicas_of(kind: str, obj: Mapping[str, Any]) -> int:

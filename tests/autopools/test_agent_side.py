@@ -3,11 +3,12 @@ allocates from it, refuses orphan pods, and makes a third-party controller's poo
 
 from __future__ import annotations
 
+from agent import kube as k8s
 from cni.allocation import autopool as ap
 from tests.agent.conftest import Objects
 from tests.conftest import ensure_crd, eventually
 
-from .conftest import annotated, auto_pools, controlled, deployment, pool_ips, subnet
+from .conftest import annotated, auto_pools, controlled, deployment, pool_ips, subnet, template
 
 
 def pods_of(cluster, app: str) -> list[dict]:
@@ -98,3 +99,47 @@ def test_a_third_party_controllers_pool_is_made_on_its_first_pods_add(cluster, k
     assert running.delete(first).ok
     cluster.delete("widgets.example.com", "w", "default")
     eventually(lambda: not auto_pools(kube, "w"), what="the pool reclaimed once the Widget is gone")
+
+
+ROLLOUTS = {**WIDGETS, "metadata": {"name": "rollouts.example.com"},
+            "spec": {**WIDGETS["spec"], "names": {"plural": "rollouts", "singular": "rollout", "kind": "Rollout"}}}
+
+
+def test_replicasets_of_a_third_party_controller_share_its_pool_across_revisions(cluster, kube, agent, controller):
+    """An Argo-Rollout-like kind owns a ReplicaSet per revision: the top controller is the Rollout (upstream's
+    GetPodTopController), so both revisions' pods take IPs from the Rollout's one pool, and the controller
+    makes no pool for either ReplicaSet."""
+    ensure_crd(cluster, ROLLOUTS)
+    cluster.create(subnet())
+    running = agent()
+    controller()
+    rollout = cluster.create({"apiVersion": "example.com/v1", "kind": "Rollout",
+                              "metadata": {"name": "shop", "namespace": "default"}})
+    owner = {"apiVersion": "example.com/v1", "kind": "Rollout", "name": "shop",
+             "uid": rollout["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+
+    def revision(hash_: str) -> dict:
+        labels = {"app": "shop", "rollouts-pod-template-hash": hash_}
+        return cluster.create({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {
+            "name": f"shop-{hash_}", "namespace": "default", "ownerReferences": [owner]},
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                     "template": template(annotated(number="4"), labels)}})
+
+    ips = []
+    for hash_ in ("5d4f8", "7c9b2"):
+        revision(hash_)
+        [pod] = eventually(lambda: [p for p in pods_of(cluster, "shop")
+                                    if p["metadata"]["labels"]["rollouts-pod-template-hash"] == hash_],
+                           what=f"the pod of revision {hash_}")
+        reply = running.add(pod)
+        assert reply.ok, reply.stdout
+        ips.append(reply.ips[0])
+        endpoint = kube.get(k8s.ENDPOINTS, pod["metadata"]["name"], "default")
+        assert (endpoint["status"]["ownerControllerType"], endpoint["status"]["ownerControllerName"]) == (
+            "Rollout", "shop")
+    [pool] = auto_pools(kube)                                        # one pool, the Rollout's, none per ReplicaSet
+    labels = pool["metadata"]["labels"]
+    assert (labels[ap.LABEL_KIND], labels[ap.LABEL_NAME], labels[ap.LABEL_UID]) == (
+        "Rollout", "shop", rollout["metadata"]["uid"])
+    assert pool["metadata"]["name"] == ap.pool_name(4, "shop", "eth0", rollout["metadata"]["uid"])
+    assert len(pool_ips(pool)) == 4 and set(ips) <= pool_ips(pool) and len(set(ips)) == 2

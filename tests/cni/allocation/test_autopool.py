@@ -124,6 +124,11 @@ def test_an_owned_replicaset_or_job_is_served_through_its_owner():
     owned = {"metadata": {"ownerReferences": [{"kind": "Deployment", "controller": True}]}}
     assert not ap.top_level("ReplicaSet", owned) and ap.top_level("ReplicaSet", {"metadata": {}})
     assert not ap.top_level("Job", {"metadata": {"ownerReferences": [{"kind": "CronJob", "controller": True}]}})
+    rollout = {"metadata": {"ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+                                                 "controller": True}]}}
+    assert not ap.top_level("ReplicaSet", rollout)  # the Rollout's, like upstream's GetPodTopController
+    assert ap.top_level("StatefulSet", rollout) and ap.top_level("ReplicaSet", {"metadata": {"ownerReferences": [
+        {"kind": "Deployment", "controller": False}]}})
 
 
 def ips(*texts: str) -> RangeSet:
