@@ -172,16 +172,17 @@ class GitSource:
     """A git remote followed at a branch, tag or commit, through one shallow working copy."""
 
     def __init__(self, url: str, *, ref: str, path: str = ".", cache_dir: str | os.PathLike,
-                 credentials: Credentials | None = None, timeout: float = 60.0):
+                 credentials: Credentials | None = None, credentials_file: str | None = None,
+                 environ: dict[str, str] | None = None, timeout: float = 60.0):
+        """`credentials`, else `read_credentials(credentials_file, environ)`; a `credentials_file` is read
+        again before each fetch, so a rotated token or key (a Secret the kubelet updated) is used at once."""
         if not ref or ref.startswith("-"):
             raise SourceError(f"--ref {ref!r} is not a branch, tag or commit", reason="BadRef")
         relative = Path(path or ".")
         if relative.is_absolute() or ".." in relative.parts:
             raise SourceError(f"--path {path!r} must be a path inside the repository", reason="BadPath")
-        parts = urlsplit(url) if "://" in url else None
-        if not credentials and parts is not None and parts.password:  # the URL's own, moved out of the URL
-            credentials = Credentials(unquote(parts.username or ""), unquote(parts.password))
-        self.credentials = credentials or Credentials()
+        self._credentials_from = (credentials_file, url, dict(environ or {})) if credentials_file else None
+        self.credentials = credentials or read_credentials(credentials_file, url=url, environ=dict(environ or {}))
         self.url = _without_password(url)
         self.ref = ref
         self.path = str(relative)
@@ -201,6 +202,9 @@ class GitSource:
         return f"{self.shown_url} at {self.ref}" + ("" if self.path == "." else f", path {self.path}")
 
     def snapshot(self) -> Snapshot:
+        if self._credentials_from:
+            file, url, environ = self._credentials_from
+            self.credentials = read_credentials(file, url=url, environ=environ)
         self._prepare()
         if FULL_SHA.match(self.ref) and self._has_commit(self.ref):
             sha = self.ref  # a pinned commit never moves: nothing to fetch

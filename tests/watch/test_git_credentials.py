@@ -225,3 +225,85 @@ def test_an_unverified_host_key_is_refused_and_says_what_to_add(known_hosts, rep
     assert f"add its line (ssh-keyscan -p {ssh_git.port} 127.0.0.1) to {key.parent / 'known_hosts'}" in out
     assert cluster.get(POOLS, "pool-a") is None
     assert "Accepted publickey" not in ssh_git.log.read_text()  # the key was never offered to an unverified host
+
+
+# -- the source on its own: rotation, messages ---------------------------------------------------
+
+def kubelet_secret(mount: Path, files: dict[str, bytes]) -> None:
+    """Write `files` into `mount` as the kubelet updates a Secret volume: a new timestamped directory,
+    `..data` swapped to it atomically, each key a symlink through `..data`, the old directory removed."""
+    mount.mkdir(exist_ok=True)
+    old = os.readlink(mount / "..data") if (mount / "..data").is_symlink() else None
+    fresh = mount / f"..2026_{os.urandom(4).hex()}"
+    fresh.mkdir()
+    for name, content in files.items():
+        (fresh / name).write_bytes(content)
+        (fresh / name).chmod(0o400)
+        if not (mount / name).is_symlink():
+            (mount / name).symlink_to(Path("..data") / name)
+    (mount / "..data_tmp").symlink_to(fresh.name)
+    os.replace(mount / "..data_tmp", mount / "..data")
+    if old:
+        for file in (mount / old).iterdir():
+            file.unlink()
+        (mount / old).rmdir()
+
+
+def git_source(url, tmp_path, file):
+    from reconciler.source import GitSource
+
+    return GitSource(url, ref="main", path="specs", cache_dir=tmp_path / "cache", credentials_file=str(file),
+                     environ={})
+
+
+def test_a_rotated_token_in_a_secret_mount_is_used_at_the_next_fetch(repo, http_git, tmp_path):
+    first = repo.push_spec(spec())
+    mount = tmp_path / "git-secret"
+    kubelet_secret(mount, {"credentials": f"robot:{TOKEN}\n".encode()})
+    source = git_source(http_git.url(), tmp_path, mount / "credentials")
+    try:
+        assert source.snapshot().revision == first
+        http_git.password = "ghp_the-rotated-token"
+        kubelet_secret(mount, {"credentials": b"robot:ghp_the-rotated-token\n"})
+        second = repo.push_spec(spec(pools=TWO_POOLS))
+        assert source.snapshot().revision == second
+    finally:
+        source.close()
+
+
+def test_a_rotated_deploy_key_in_a_secret_mount_is_used_at_the_next_fetch(repo, ssh_git, tmp_path):
+    first = repo.push_spec(spec())
+    mount = tmp_path / "git-secret"
+    kubelet_secret(mount, {"credentials": ssh_git.key.read_bytes(), "known_hosts": ssh_git.known_hosts.encode()})
+    source = git_source(ssh_git.url(repo.bare), tmp_path, mount / "credentials")
+    try:
+        assert source.snapshot().revision == first
+        new_key = ssh_git.other_key()
+        (ssh_git.dir / "authorized_keys").write_text(Path(f"{new_key}.pub").read_text())
+        kubelet_secret(mount, {"credentials": new_key.read_bytes(), "known_hosts": ssh_git.known_hosts.encode()})
+        second = repo.push_spec(spec(pools=TWO_POOLS))
+        assert source.snapshot().revision == second
+    finally:
+        source.close()
+
+
+def test_a_missing_repository_on_a_port_with_403_in_it_is_not_a_credentials_error(repo, tmp_path):
+    from reconciler.source import SourceError
+
+    for port in [*range(40300, 40400), *range(14030, 14040), *range(24030, 24040)]:
+        try:
+            server = BasicAuthGit(repo.root, user="robot", password=TOKEN, port=port).start()
+            break
+        except OSError:
+            continue
+    else:
+        pytest.skip("no free port with 403 in it")
+    source = git_source(server.url("missing.git"), tmp_path, credentials_file(tmp_path, f"robot:{TOKEN}"))
+    try:
+        with pytest.raises(SourceError) as caught:
+            source.snapshot()
+    finally:
+        source.close()
+        server.stop()
+    assert caught.value.reason != "AuthFailed", caught.value
+    assert "not found" in str(caught.value)
