@@ -293,7 +293,9 @@ def _git_source(group) -> None:
                        help="the spec's directory or file inside the repo (default: the root)")
     group.add_argument("--credentials-file", metavar="FILE",
                        help="a git credential-store line (https://user:token@host), user:token, a bare token, or "
-                            "an SSH private key (default: $SPIDERPOOL_GIT_TOKEN with $SPIDERPOOL_GIT_USERNAME)")
+                            "an SSH private key, whose server is checked against a known_hosts file beside it "
+                            "(default: $SPIDERPOOL_GIT_TOKEN with $SPIDERPOOL_GIT_USERNAME); read again before "
+                            "each fetch")
     group.add_argument("--cache-dir", metavar="DIR",
                        help="where the working copy is kept (default: $SPIDERPOOL_CACHE_DIR, else "
                             "$XDG_CACHE_HOME/spiderpool-gitops/sources)")

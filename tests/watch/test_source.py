@@ -125,6 +125,14 @@ def test_an_ssh_key_file_becomes_the_ssh_command(tmp_path):
     assert creds == Credentials(ssh_key=str(key))
     env = GitSource("ssh://git@host/x.git", ref="main", cache_dir=tmp_path, credentials=creds)._environment()
     assert env["GIT_SSH_COMMAND"].startswith(f"ssh -i {key} ")
+    assert "KnownHostsFile" not in env["GIT_SSH_COMMAND"]  # the user's own known_hosts, as ssh reads it
+
+    (tmp_path / "known_hosts").write_text("host ssh-ed25519 AAAA\n")
+    creds = read_credentials(str(key), url="ssh://git@host/x.git", environ={})
+    assert creds == Credentials(ssh_key=str(key), known_hosts=str(tmp_path / "known_hosts"))
+    env = GitSource("ssh://git@host/x.git", ref="main", cache_dir=tmp_path, credentials=creds)._environment()
+    assert env["GIT_SSH_COMMAND"].endswith(f"-o UserKnownHostsFile={tmp_path / 'known_hosts'} "
+                                           "-o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes")
 
 
 def test_a_token_from_the_environment():
