@@ -182,7 +182,10 @@ class GitSource:
         if relative.is_absolute() or ".." in relative.parts:
             raise SourceError(f"--path {path!r} must be a path inside the repository", reason="BadPath")
         self._credentials_from = (credentials_file, url, dict(environ or {})) if credentials_file else None
-        self.credentials = credentials or read_credentials(credentials_file, url=url, environ=dict(environ or {}))
+        if credentials is None and not credentials_file:
+            credentials = read_credentials(None, url=url, environ=dict(environ or {}))
+        # a credentials file is read by snapshot(): one missing or wrong is a source error there, retried
+        self.credentials = credentials or Credentials()
         self.url = _without_password(url)
         self.ref = ref
         self.path = str(relative)

@@ -169,6 +169,20 @@ def test_watch_follows_pushes_over_authenticated_http(repo, http_git, watcher, c
     assert TOKEN not in json.dumps(w.outcomes) + "".join(w.stderr)
 
 
+def test_watch_waits_for_a_credentials_file_that_is_not_there_yet(repo, http_git, watcher, cluster, tmp_path):
+    first = repo.push_spec(spec())
+    file = tmp_path / "later" / "credentials"
+    w = watcher("--repo", http_git.url(), "--ref", "main", "--path", "specs", "--cache-dir", tmp_path / "cache",
+                "--interval", "1", "--credentials-file", file)
+    error = w.next(lambda o: o["result"] == "source-error")
+    assert f"credentials file {file}: cannot read it (FileNotFoundError)" in error["errors"][0]
+
+    file.parent.mkdir()
+    credentials_file(tmp_path, f"robot:{TOKEN}").rename(file)
+    w.next(applied(first), timeout=40)  # the retry backs off, bounded by the interval
+    assert w.stop() == 0
+
+
 # -- SSH with a deploy key ---------------------------------------------------------------------
 
 @pytest.fixture
