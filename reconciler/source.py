@@ -174,8 +174,8 @@ class GitSource:
     def __init__(self, url: str, *, ref: str, path: str = ".", cache_dir: str | os.PathLike,
                  credentials: Credentials | None = None, credentials_file: str | None = None,
                  environ: dict[str, str] | None = None, timeout: float = 60.0):
-        """`credentials`, else `read_credentials(credentials_file, environ)`; a `credentials_file` is read
-        again before each fetch, so a rotated token or key (a Secret the kubelet updated) is used at once."""
+        """`credentials`, else those of `credentials_file` read before each fetch (a rotated token or key, a
+        Secret the kubelet updated, is used at once), else `read_credentials(None, environ)`."""
         if not ref or ref.startswith("-"):
             raise SourceError(f"--ref {ref!r} is not a branch, tag or commit", reason="BadRef")
         relative = Path(path or ".")
@@ -269,7 +269,7 @@ class GitSource:
         scan = f"ssh-keyscan -p {port} {host}" if port else f"ssh-keyscan {host}"
         why = "it does not match the key known for it" if changed else "it is not known"
         return (f"{self}: the SSH host key of {shown} could not be verified ({why}); add its line ({scan}) to "
-                f"{where}" + (" (the git Secret's known_hosts key)" if self.credentials.ssh_key else "")
+                f"{where}" + (" (in the chart: the git Secret's known_hosts key)" if self.credentials.ssh_key else "")
                 + " after checking it out of band")
 
     def _has_commit(self, sha: str) -> bool:

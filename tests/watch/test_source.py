@@ -158,3 +158,12 @@ def test_a_local_directory_changes_fingerprint_with_its_spec_files_only(tmp_path
     assert source.snapshot().fingerprint == first.fingerprint
     (tmp_path / "spec.yaml").write_text(spec(pools={"pool-b": "10.6.168.70"}))
     assert source.snapshot().fingerprint != first.fingerprint
+
+
+def test_an_unverified_host_key_of_an_scp_like_remote_names_the_line_to_add(tmp_path):
+    source = GitSource("git@github.com:org/net.git", ref="main", cache_dir=tmp_path,
+                       credentials=Credentials(ssh_key="/etc/spiderpool-gitops/git/credentials"))
+    assert source._host_key_error(changed=False).endswith(
+        "the SSH host key of github.com could not be verified (it is not known); add its line (ssh-keyscan "
+        "github.com) to /etc/spiderpool-gitops/git/known_hosts (in the chart: the git Secret's known_hosts key) "
+        "after checking it out of band")
