@@ -13,7 +13,9 @@ FROM python:3.12-slim
 # "reply via veth0" marks, written inside the pod's namespace); nothing else beyond Python
 RUN apt-get update \
  && apt-get install -y --no-install-recommends git openssh-client ca-certificates iptables \
- && rm -rf /var/lib/apt/lists/*
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --uid 65532 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin spiderpool
+# ssh exits "No user exists for uid 65532" without that passwd entry: no git over ssh:// otherwise
 COPY image/install.sh /usr/local/bin/spiderpool-install
 COPY --from=wheel /dist/ /tmp/dist/
 RUN spiderpool-install /opt/spiderpool-gitops /tmp/dist/*.whl && rm -rf /tmp/dist

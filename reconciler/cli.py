@@ -293,7 +293,9 @@ def _git_source(group) -> None:
                        help="the spec's directory or file inside the repo (default: the root)")
     group.add_argument("--credentials-file", metavar="FILE",
                        help="a git credential-store line (https://user:token@host), user:token, a bare token, or "
-                            "an SSH private key (default: $SPIDERPOOL_GIT_TOKEN with $SPIDERPOOL_GIT_USERNAME)")
+                            "an SSH private key, whose server is checked against a known_hosts file beside it "
+                            "(default: $SPIDERPOOL_GIT_TOKEN with $SPIDERPOOL_GIT_USERNAME); read again before "
+                            "each fetch")
     group.add_argument("--cache-dir", metavar="DIR",
                        help="where the working copy is kept (default: $SPIDERPOOL_CACHE_DIR, else "
                             "$XDG_CACHE_HOME/spiderpool-gitops/sources)")
@@ -551,7 +553,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def _watch_source(args: argparse.Namespace):
-    from .source import GitSource, LocalSource, read_credentials
+    from .source import GitSource, LocalSource
 
     if bool(args.repo) == bool(args.path):
         raise ReconcilerError("give either PATH (a local directory) or --repo URL, not both and not neither")
@@ -559,8 +561,8 @@ def _watch_source(args: argparse.Namespace):
         return LocalSource(args.path)
     cache = args.cache_dir or os.environ.get("SPIDERPOOL_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "spiderpool-gitops", "sources")
-    credentials = read_credentials(args.credentials_file, url=args.repo, environ=dict(os.environ))
-    return GitSource(args.repo, ref=args.ref, path=args.repo_path, cache_dir=cache, credentials=credentials)
+    return GitSource(args.repo, ref=args.ref, path=args.repo_path, cache_dir=cache,
+                     credentials_file=args.credentials_file, environ=dict(os.environ))
 
 
 def _short_revision(revision: str | None) -> str:

@@ -50,7 +50,7 @@ from .controllermetrics import LoopMetrics, MetricsServer
 from .errors import ReconcilerError
 from .events import Event, EventRecorder, event_for
 from .loop import Loop, Outcome
-from .source import GitSource, read_credentials
+from .source import GitSource
 
 CONFIGMAPS = k8s.Kind("", "v1", "configmaps", "ConfigMap", True)
 STOP_GRACE = 60.0  # seconds the workers get to finish on SIGTERM before the Lease is released anyway
@@ -160,9 +160,8 @@ class SourceRunner:
 
     def _follow(self, config: SourceConfig, stop: threading.Event) -> None:
         """One loop on `config` until `stop` or a different config is read."""
-        credentials = read_credentials(config.credentials_file, url=config.repo, environ=dict(os.environ))
         source = GitSource(config.repo, ref=config.ref, path=config.path, cache_dir=self.settings.cache_dir,
-                           credentials=credentials)
+                           credentials_file=config.credentials_file, environ=dict(os.environ))
         timing = schedule.Timing(interval=config.interval, backoff_first=min(1.0, config.interval),
                                  backoff_max=max(config.backoff_max, 1.0))
         self.loop = loop = Loop(source, connect=self.connect, options=self.settings.options, timing=timing,

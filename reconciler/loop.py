@@ -208,6 +208,7 @@ class Loop:
         self._last_source_error = message
         notes: tuple[str, ...] = ()
         if not repeated:
+            self.spec_name = self.spec_name or self._sync_of_source()
             kept = self._kept(self.spec_name)
             notes = self._record(self.spec_name, exc.reason if exc.reason.isalpha() else "SourceUnavailable",
                                  f"{message}; {kept}", None)
@@ -229,6 +230,21 @@ class Loop:
                 self._cluster = None
         return (f"revision {self.applied_revision} stays applied" if self.applied_revision
                 else "nothing was applied")
+
+    def _sync_of_source(self) -> str | None:
+        """The NetworkSync that records this git source, for a loop that has read no spec yet (a restarted
+        controller whose token was revoked meanwhile still says so where `status` looks)."""
+        source = self.source.describe()
+        if "repo" not in source:
+            return None
+        try:
+            syncs = self._connected().list(syncstatus.API_VERSION, syncstatus.KIND,
+                                           label_selector=f"{syncstatus.MANAGED_BY}={syncstatus.MANAGER}")
+        except Exception:  # noqa: BLE001 - only for the record; the cluster may be down
+            self._cluster = None
+            return None
+        names = [s["metadata"]["name"] for s in syncs if (s.get("spec") or {}).get("source") == source]
+        return names[0] if len(names) == 1 else None
 
     def _record(self, spec_name: str | None, reason: str, message: str, revision: str | None) -> tuple[str, ...]:
         """Write the stall into the NetworkSync; a failure to do so is returned as a note, never raised."""

@@ -15,8 +15,10 @@ objects; its `fingerprint`, a hash of the spec files, says whether anything chan
 Secrets never reach argv, a URL git prints or `.git/config`: a password in the URL, a
 `--credentials-file` (a git credential-store line, `user:token` or a bare token) or
 SPIDERPOOL_GIT_TOKEN is handed to git by an inline credential helper that reads it from the
-child's environment; an SSH private key file becomes `GIT_SSH_COMMAND`. Every message that
-could name a remote goes through `scrub` first.
+child's environment; an SSH private key file becomes `GIT_SSH_COMMAND`, checking the server's
+host key against a `known_hosts` file beside the key when there is one (the git Secret's
+`known_hosts` key, as Flux's), else the user's own known_hosts; an unknown host is refused,
+never trusted on first use. Every message that could name a remote goes through `scrub` first.
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ class Credentials:
     username: str = ""
     password: str = field(default="", repr=False)
     ssh_key: str = ""  # path of a private key file
+    known_hosts: str = ""  # path of the known_hosts file beside the key, when there is one
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -123,14 +126,21 @@ def _credentials_file(file: str, *, url: str, environ: dict[str, str]) -> Creden
         raise SourceError(f"credentials file {file}: cannot read it ({type(exc).__name__})", reason="Credentials") \
             from None
     if "PRIVATE KEY-----" in text:
-        return Credentials(ssh_key=str(Path(file).resolve()))
+        known_hosts = Path(file).parent / "known_hosts"
+        return Credentials(ssh_key=str(Path(file).absolute()),
+                           known_hosts=str(known_hosts.absolute()) if known_hosts.is_file() else "")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         raise SourceError(f"credentials file {file} is empty", reason="Credentials")
-    host = urlsplit(url).hostname
+    target = urlsplit(url) if "://" in url else None
     stored = [urlsplit(line) for line in lines if "://" in line]
-    if stored:  # git credential-store lines: https://user:password@host
-        match = next((p for p in stored if p.hostname == host), stored[0])
+    if stored:  # git credential-store lines: https://user:password@host[:port], only ever sent to that host
+        match = next((p for p in stored if target and p.hostname == target.hostname
+                      and (p.port is None or p.port == target.port)), None)
+        if match is None:
+            hosts = ", ".join(sorted({p.netloc.rpartition("@")[2] for p in stored}))
+            raise SourceError(f"credentials file {file} has no line for {target.hostname if target else url} "
+                              f"(it has {hosts})", reason="Credentials")
         return Credentials(unquote(match.username or ""), unquote(match.password or ""))
     user, sep, token = lines[0].partition(":")
     if sep and user and token:
@@ -148,21 +158,33 @@ def _without_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def ssh_host(url: str) -> tuple[str, int | None]:
+    """The host and port an ssh:// or scp-like (user@host:path) URL connects to."""
+    if "://" in url:
+        parts = urlsplit(url)
+        return parts.hostname or "", parts.port
+    return url.partition(":")[0].rpartition("@")[2], None
+
+
 # -- sources -------------------------------------------------------------------------------
 
 class GitSource:
     """A git remote followed at a branch, tag or commit, through one shallow working copy."""
 
     def __init__(self, url: str, *, ref: str, path: str = ".", cache_dir: str | os.PathLike,
-                 credentials: Credentials | None = None, timeout: float = 60.0):
+                 credentials: Credentials | None = None, credentials_file: str | None = None,
+                 environ: dict[str, str] | None = None, timeout: float = 60.0):
+        """`credentials`, else those of `credentials_file` read before each fetch (a rotated token or key, a
+        Secret the kubelet updated, is used at once), else `read_credentials(None, environ)`."""
         if not ref or ref.startswith("-"):
             raise SourceError(f"--ref {ref!r} is not a branch, tag or commit", reason="BadRef")
         relative = Path(path or ".")
         if relative.is_absolute() or ".." in relative.parts:
             raise SourceError(f"--path {path!r} must be a path inside the repository", reason="BadPath")
-        parts = urlsplit(url) if "://" in url else None
-        if not credentials and parts is not None and parts.password:  # the URL's own, moved out of the URL
-            credentials = Credentials(unquote(parts.username or ""), unquote(parts.password))
+        self._credentials_from = (credentials_file, url, dict(environ or {})) if credentials_file else None
+        if credentials is None and not credentials_file:
+            credentials = read_credentials(None, url=url, environ=dict(environ or {}))
+        # a credentials file is read by snapshot(): one missing or wrong is a source error there, retried
         self.credentials = credentials or Credentials()
         self.url = _without_password(url)
         self.ref = ref
@@ -183,6 +205,9 @@ class GitSource:
         return f"{self.shown_url} at {self.ref}" + ("" if self.path == "." else f", path {self.path}")
 
     def snapshot(self) -> Snapshot:
+        if self._credentials_from:
+            file, url, environ = self._credentials_from
+            self.credentials = read_credentials(file, url=url, environ=environ)
         self._prepare()
         if FULL_SHA.match(self.ref) and self._has_commit(self.ref):
             sha = self.ref  # a pinned commit never moves: nothing to fetch
@@ -221,9 +246,31 @@ class GitSource:
             if "couldn't find remote ref" in text or "not our ref" in text:
                 raise SourceError(f"{self}: the ref {self.ref!r} does not exist on the remote (deleted, or never "
                                   "pushed); the last applied revision stays", reason="RefNotFound") from None
-            if "Authentication failed" in text or "could not read Username" in text or "403" in text:
-                raise SourceError(f"{self}: the remote refused the credentials", reason="AuthFailed") from None
+            if "could not read Username" in text and not self.credentials.password:
+                raise SourceError(f"{self}: the remote asks for credentials and none were given (--credentials-file "
+                                  "or SPIDERPOOL_GIT_TOKEN)", reason="AuthFailed") from None
+            if ("Authentication failed" in text or "could not read Username" in text or "returned error: 403" in text
+                    or "Permission denied (publickey" in text):
+                key = f" (the SSH key {self.credentials.ssh_key})" if self.credentials.ssh_key else ""
+                raise SourceError(f"{self}: the remote refused the credentials{key}", reason="AuthFailed") from None
+            if "Host key verification failed" in text:
+                raise SourceError(self._host_key_error(changed="IDENTIFICATION HAS CHANGED" in text),
+                                  reason="HostKeyUnverified") from None
+            if "No user exists for uid" in text:
+                raise SourceError(f"{self}: ssh cannot run as uid {os.getuid()}: it has no entry in /etc/passwd "
+                                  "(give the image a user for it)", reason="NoSshUser") from None
             raise
+
+    def _host_key_error(self, *, changed: bool) -> str:
+        host, port = ssh_host(self.url)
+        shown = f"[{host}]:{port}" if port else host
+        where = (self.credentials.known_hosts or str(Path(self.credentials.ssh_key).parent / "known_hosts")
+                 if self.credentials.ssh_key else "~/.ssh/known_hosts")
+        scan = f"ssh-keyscan -p {port} {host}" if port else f"ssh-keyscan {host}"
+        why = "it does not match the key known for it" if changed else "it is not known"
+        return (f"{self}: the SSH host key of {shown} could not be verified ({why}); add its line ({scan}) to "
+                f"{where}" + (" (in the chart: the git Secret's known_hosts key)" if self.credentials.ssh_key else "")
+                + " after checking it out of band")
 
     def _has_commit(self, sha: str) -> bool:
         try:
@@ -248,6 +295,9 @@ class GitSource:
         if self.credentials.ssh_key:
             env["GIT_SSH_COMMAND"] = (f"ssh -i {shlex.quote(self.credentials.ssh_key)} -o IdentitiesOnly=yes "
                                       "-o BatchMode=yes")
+            if self.credentials.known_hosts:  # only these host keys: never trust a host on first use
+                env["GIT_SSH_COMMAND"] += (f" -o UserKnownHostsFile={shlex.quote(self.credentials.known_hosts)} "
+                                           "-o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes")
         return env
 
     def _git(self, *args: str) -> str:

@@ -125,6 +125,14 @@ def test_an_ssh_key_file_becomes_the_ssh_command(tmp_path):
     assert creds == Credentials(ssh_key=str(key))
     env = GitSource("ssh://git@host/x.git", ref="main", cache_dir=tmp_path, credentials=creds)._environment()
     assert env["GIT_SSH_COMMAND"].startswith(f"ssh -i {key} ")
+    assert "KnownHostsFile" not in env["GIT_SSH_COMMAND"]  # the user's own known_hosts, as ssh reads it
+
+    (tmp_path / "known_hosts").write_text("host ssh-ed25519 AAAA\n")
+    creds = read_credentials(str(key), url="ssh://git@host/x.git", environ={})
+    assert creds == Credentials(ssh_key=str(key), known_hosts=str(tmp_path / "known_hosts"))
+    env = GitSource("ssh://git@host/x.git", ref="main", cache_dir=tmp_path, credentials=creds)._environment()
+    assert env["GIT_SSH_COMMAND"].endswith(f"-o UserKnownHostsFile={tmp_path / 'known_hosts'} "
+                                           "-o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes")
 
 
 def test_a_token_from_the_environment():
@@ -150,3 +158,12 @@ def test_a_local_directory_changes_fingerprint_with_its_spec_files_only(tmp_path
     assert source.snapshot().fingerprint == first.fingerprint
     (tmp_path / "spec.yaml").write_text(spec(pools={"pool-b": "10.6.168.70"}))
     assert source.snapshot().fingerprint != first.fingerprint
+
+
+def test_an_unverified_host_key_of_an_scp_like_remote_names_the_line_to_add(tmp_path):
+    source = GitSource("git@github.com:org/net.git", ref="main", cache_dir=tmp_path,
+                       credentials=Credentials(ssh_key="/etc/spiderpool-gitops/git/credentials"))
+    assert source._host_key_error(changed=False).endswith(
+        "the SSH host key of github.com could not be verified (it is not known); add its line (ssh-keyscan "
+        "github.com) to /etc/spiderpool-gitops/git/known_hosts (in the chart: the git Secret's known_hosts key) "
+        "after checking it out of band")
