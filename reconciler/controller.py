@@ -149,6 +149,7 @@ class SourceRunner:
 
     def run(self, stop: threading.Event) -> None:
         config: SourceConfig | None = None
+        refused: SourceConfig | None = None  # a config that cannot be followed: said once, waited out
         while not stop.is_set():
             try:
                 config = self.read_config()
@@ -156,7 +157,14 @@ class SourceRunner:
                 self.log.error("cannot read the source", error=str(error))
                 stop.wait(self.settings.configmap_poll)
                 continue
-            self._follow(config, stop)
+            if config == refused:
+                stop.wait(self.settings.configmap_poll)
+                continue
+            try:
+                self._follow(config, stop)
+            except ReconcilerError as error:  # e.g. a ref or path git cannot take: wait for a fixed ConfigMap
+                refused = config
+                self.log.error("cannot follow the source; waiting for a change of it", error=str(error))
 
     def _follow(self, config: SourceConfig, stop: threading.Event) -> None:
         """One loop on `config` until `stop` or a different config is read."""
