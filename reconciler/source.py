@@ -37,6 +37,7 @@ from .errors import ReconcilerError
 from .loader import spec_files
 
 USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
+SSH_USER = re.compile(r"(?i)\b((?:ssh|git\+ssh|ssh\+git)://)([^/@:\s]+)@")  # an ssh user is a login, never a secret
 FULL_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 DEFAULT_TOKEN_USER = "x-access-token"  # GitHub's convention; GitLab and Gitea accept any user with a token
 CREDENTIAL_HELPER = ('!f() { test "$1" = get || exit 0; echo "username=$SPIDERPOOL_GIT_USERNAME"; '
@@ -67,7 +68,7 @@ class Snapshot:
 
 def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:
     """`text` with URL credentials and every known secret replaced by ***."""
-    text = USERINFO.sub(r"\1***@", text)
+    text = USERINFO.sub(lambda m: m.group(0) if SSH_USER.fullmatch(m.group(0)) else f"{m.group(1)}***@", text)
     for secret in secrets:
         if secret and len(secret) >= 3:
             text = text.replace(secret, "***")

@@ -144,6 +144,9 @@ def test_a_token_from_the_environment():
     ("fatal: unable to access 'https://u:pw@h/x.git/'", (), "fatal: unable to access 'https://***@h/x.git/'"),
     ("token t0ken-123 leaked", ("t0ken-123",), "token *** leaked"),
     ("git@github.com:org/repo.git", (), "git@github.com:org/repo.git"),
+    ("ssh://git@github.com:22/org/repo.git", (), "ssh://git@github.com:22/org/repo.git"),  # a login, not a secret
+    ("ssh://git:pw@github.com/org/repo.git", (), "ssh://***@github.com/org/repo.git"),
+    ("https://ghp_tok3n@github.com/org/repo.git", (), "https://***@github.com/org/repo.git"),  # a token as user
 ])
 def test_scrub(text, secrets, shown):
     assert scrub(text, secrets) == shown
