@@ -222,8 +222,8 @@ def _parser() -> argparse.ArgumentParser:
     source = controller.add_argument_group("git source (as for watch; none: only the IPAM controllers run)")
     _git_source(source)
     source.add_argument("--source-configmap", metavar="NAMESPACE/NAME",
-                        help="read repo, ref, path, interval, backoffMax, credentialsFile from this ConfigMap "
-                             "(flags give the defaults), and follow its changes")
+                        help="read repo, ref, path, interval, backoffMax, credentialsFile, caFile from this "
+                             "ConfigMap (flags give the defaults), and follow its changes")
     _triggers(source)
     _apply_options(source)
     election = controller.add_argument_group("leader election (a coordination.k8s.io Lease)")
@@ -296,6 +296,9 @@ def _git_source(group) -> None:
                             "an SSH private key, whose server is checked against a known_hosts file beside it "
                             "(default: $SPIDERPOOL_GIT_TOKEN with $SPIDERPOOL_GIT_USERNAME); read again before "
                             "each fetch")
+    group.add_argument("--ca-file", metavar="FILE",
+                       help="the CA certificates (PEM) git verifies an https remote's certificate with, e.g. a "
+                            "private CA's for a self-hosted git host; read again before each fetch")
     group.add_argument("--cache-dir", metavar="DIR",
                        help="where the working copy is kept (default: $SPIDERPOOL_CACHE_DIR, else "
                             "$XDG_CACHE_HOME/spiderpool-gitops/sources)")
@@ -562,7 +565,7 @@ def _watch_source(args: argparse.Namespace):
     cache = args.cache_dir or os.environ.get("SPIDERPOOL_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "spiderpool-gitops", "sources")
     return GitSource(args.repo, ref=args.ref, path=args.repo_path, cache_dir=cache,
-                     credentials_file=args.credentials_file, environ=dict(os.environ))
+                     credentials_file=args.credentials_file, ca_file=args.ca_file, environ=dict(os.environ))
 
 
 def _short_revision(revision: str | None) -> str:
@@ -879,7 +882,8 @@ def _controller_settings(args: argparse.Namespace):
     if args.interval <= 0 or args.backoff_max <= 0:
         raise ReconcilerError("--interval and --backoff-max must be positive")
     source = SourceConfig(args.repo or "", ref=args.ref, path=args.repo_path, interval=args.interval,
-                          backoff_max=args.backoff_max, credentials_file=args.credentials_file)
+                          backoff_max=args.backoff_max, credentials_file=args.credentials_file,
+                          ca_file=args.ca_file)
     configmap = parse_configmap_ref(args.source_configmap) if args.source_configmap else None
     secret = b""
     if args.webhook_listen:

@@ -16,7 +16,7 @@ Two replicas run for availability; only the one holding the Lease acts:
           so a standby takes over without waiting out the lease duration.
 
 The source is given by flags or by a ConfigMap (`SourceConfig.from_configmap`: keys repo,
-ref, path, interval, backoffMax, credentialsFile), read again every few seconds: a change
+ref, path, interval, backoffMax, credentialsFile, caFile), read again every few seconds: a change
 stops the current loop between reconciles and starts one on the new source. Every outcome is
 logged, counted (controllermetrics.py) and recorded as an Event on the NetworkSync (events.py).
 This module composes reconciler/ and agent/, which the layers contract allows (reconciler >
@@ -66,6 +66,7 @@ class SourceConfig:
     interval: float = 60.0
     backoff_max: float = 300.0
     credentials_file: str | None = None
+    ca_file: str | None = None
 
     @classmethod
     def from_configmap(cls, data: dict[str, str], *, defaults: "SourceConfig | None" = None) -> "SourceConfig":
@@ -76,7 +77,8 @@ class SourceConfig:
                          path=(data.get("path") or base.path).strip(),
                          interval=float(data.get("interval") or base.interval),
                          backoff_max=float(data.get("backoffMax") or base.backoff_max),
-                         credentials_file=(data.get("credentialsFile") or base.credentials_file or None))
+                         credentials_file=(data.get("credentialsFile") or base.credentials_file or None),
+                         ca_file=(data.get("caFile") or base.ca_file or None))
         except ValueError as exc:
             raise ReconcilerError(f"the source ConfigMap has a bad number: {exc}") from None
         if not config.repo:
@@ -169,7 +171,8 @@ class SourceRunner:
     def _follow(self, config: SourceConfig, stop: threading.Event) -> None:
         """One loop on `config` until `stop` or a different config is read."""
         source = GitSource(config.repo, ref=config.ref, path=config.path, cache_dir=self.settings.cache_dir,
-                           credentials_file=config.credentials_file, environ=dict(os.environ))
+                           credentials_file=config.credentials_file, ca_file=config.ca_file,
+                           environ=dict(os.environ))
         timing = schedule.Timing(interval=config.interval, backoff_first=min(1.0, config.interval),
                                  backoff_max=max(config.backoff_max, 1.0))
         self.loop = loop = Loop(source, connect=self.connect, options=self.settings.options, timing=timing,

@@ -19,6 +19,11 @@ child's environment; an SSH private key file becomes `GIT_SSH_COMMAND`, checking
 host key against a `known_hosts` file beside the key when there is one (the git Secret's
 `known_hosts` key, as Flux's), else the user's own known_hosts; an unknown host is refused,
 never trusted on first use. Every message that could name a remote goes through `scrub` first.
+
+An https remote's certificate is always verified: `--ca-file` (a private CA's certificates, PEM)
+reaches git as GIT_SSL_CAINFO, read again before each fetch like the credentials file; a
+certificate git cannot verify is a `SourceError` (reason `TLSUnverified`) saying to give the CA.
+There is no switch to turn verification off.
 """
 
 from __future__ import annotations
@@ -40,6 +45,9 @@ USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
 SSH_USER = re.compile(r"(?i)\b((?:ssh|git\+ssh|ssh\+git)://)([^/@:\s]+)@")  # an ssh user is a login, never a secret
 FULL_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 DEFAULT_TOKEN_USER = "x-access-token"  # GitHub's convention; GitLab and Gitea accept any user with a token
+# what git (curl with OpenSSL or GnuTLS) says when it cannot verify an https server's certificate
+TLS_UNVERIFIED = ("SSL certificate problem", "server certificate verification failed",
+                  "does not match target host name", "no alternative certificate subject name")
 CREDENTIAL_HELPER = ('!f() { test "$1" = get || exit 0; echo "username=$SPIDERPOOL_GIT_USERNAME"; '
                      'echo "password=$SPIDERPOOL_GIT_PASSWORD"; }; f')
 
@@ -120,12 +128,22 @@ def read_credentials(file: str | None, *, url: str, environ: dict[str, str]) -> 
     return Credentials()
 
 
-def _credentials_file(file: str, *, url: str, environ: dict[str, str]) -> Credentials:
+def _read(file: str, what: str, *, reason: str) -> str:
     try:
-        text = Path(file).read_text()
+        return Path(file).read_text()
     except (OSError, UnicodeDecodeError) as exc:
-        raise SourceError(f"credentials file {file}: cannot read it ({type(exc).__name__})", reason="Credentials") \
-            from None
+        raise SourceError(f"{what} {file}: cannot read it ({type(exc).__name__})", reason=reason) from None
+
+
+def read_ca_file(file: str) -> str:
+    """The absolute path of `file` (git runs in the working copy), once it reads as PEM certificates."""
+    if "-----BEGIN CERTIFICATE-----" not in _read(file, "CA file", reason="CAFile"):
+        raise SourceError(f"CA file {file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", reason="CAFile")
+    return str(Path(file).absolute())
+
+
+def _credentials_file(file: str, *, url: str, environ: dict[str, str]) -> Credentials:
+    text = _read(file, "credentials file", reason="Credentials")
     if "PRIVATE KEY-----" in text:
         known_hosts = Path(file).parent / "known_hosts"
         return Credentials(ssh_key=str(Path(file).absolute()),
@@ -174,9 +192,10 @@ class GitSource:
 
     def __init__(self, url: str, *, ref: str, path: str = ".", cache_dir: str | os.PathLike,
                  credentials: Credentials | None = None, credentials_file: str | None = None,
-                 environ: dict[str, str] | None = None, timeout: float = 60.0):
+                 ca_file: str | None = None, environ: dict[str, str] | None = None, timeout: float = 60.0):
         """`credentials`, else those of `credentials_file` read before each fetch (a rotated token or key, a
-        Secret the kubelet updated, is used at once), else `read_credentials(None, environ)`."""
+        Secret the kubelet updated, is used at once), else `read_credentials(None, environ)`. `ca_file`: the
+        CA certificates git verifies an https remote with, checked before each fetch too."""
         if not ref or ref.startswith("-"):
             raise SourceError(f"--ref {ref!r} is not a branch, tag or commit", reason="BadRef")
         relative = Path(path or ".")
@@ -187,6 +206,8 @@ class GitSource:
             credentials = read_credentials(None, url=url, environ=dict(environ or {}))
         # a credentials file is read by snapshot(): one missing or wrong is a source error there, retried
         self.credentials = credentials or Credentials()
+        self.ca_file = ca_file
+        self._ca_path = ""  # ca_file as read by snapshot()
         self.url = _without_password(url)
         self.ref = ref
         self.path = str(relative)
@@ -209,6 +230,8 @@ class GitSource:
         if self._credentials_from:
             file, url, environ = self._credentials_from
             self.credentials = read_credentials(file, url=url, environ=environ)
+        if self.ca_file:
+            self._ca_path = read_ca_file(self.ca_file)
         self._prepare()
         if FULL_SHA.match(self.ref) and self._has_commit(self.ref):
             sha = self.ref  # a pinned commit never moves: nothing to fetch
@@ -257,6 +280,8 @@ class GitSource:
             if "Host key verification failed" in text:
                 raise SourceError(self._host_key_error(changed="IDENTIFICATION HAS CHANGED" in text),
                                   reason="HostKeyUnverified") from None
+            if any(sign in text for sign in TLS_UNVERIFIED):
+                raise SourceError(self._tls_error(text), reason="TLSUnverified") from None
             if "No user exists for uid" in text:
                 raise SourceError(f"{self}: ssh cannot run as uid {os.getuid()}: it has no entry in /etc/passwd "
                                   "(give the image a user for it)", reason="NoSshUser") from None
@@ -272,6 +297,15 @@ class GitSource:
         return (f"{self}: the SSH host key of {shown} could not be verified ({why}); add its line ({scan}) to "
                 f"{where}" + (" (in the chart: the git Secret's known_hosts key)" if self.credentials.ssh_key else "")
                 + " after checking it out of band")
+
+    def _tls_error(self, text: str) -> str:
+        said = re.search(r"unable to access '[^']*': (.+)", text)
+        why = f" ({said.group(1).strip()})" if said else ""
+        if self.ca_file:
+            return (f"{self}: the server's TLS certificate could not be verified with the CA certificates in "
+                    f"--ca-file {self.ca_file}{why}; put the CA that signed it in that file")
+        return (f"{self}: the server's TLS certificate could not be verified{why}; if a private CA signed it, "
+                "give that CA's certificate (PEM) with --ca-file (in the chart: gitSource.caBundle)")
 
     def _has_commit(self, sha: str) -> bool:
         try:
@@ -293,6 +327,8 @@ class GitSource:
         if self.credentials.password:
             env["SPIDERPOOL_GIT_USERNAME"] = self.credentials.username
             env["SPIDERPOOL_GIT_PASSWORD"] = self.credentials.password
+        if self._ca_path:
+            env["GIT_SSL_CAINFO"] = self._ca_path
         if self.credentials.ssh_key:
             env["GIT_SSH_COMMAND"] = (f"ssh -i {shlex.quote(self.credentials.ssh_key)} -o IdentitiesOnly=yes "
                                       "-o BatchMode=yes")

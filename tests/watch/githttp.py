@@ -5,14 +5,24 @@ http://127.0.0.1:PORT/<name>.git through `git http-backend` run as a CGI program
 without `Authorization: Basic` (or with the wrong user or password) gets 401 and
 `WWW-Authenticate: Basic realm=...`, as git expects before it asks its credential helper.
 `seen` keeps each request's method, path and user (never the password) for the tests.
+
+With `tls=private_ca(dir)` it serves https://127.0.0.1:PORT/ instead, with a server certificate for
+127.0.0.1 (an IP SAN) signed by a CA made for the test, as a self-hosted GitLab or Gitea behind an
+internal CA does. `connections` counts the connections accepted; a client that refuses the
+certificate (during the handshake, or right after it as curl with GnuTLS does) sends no request:
+`seen` stays empty.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime
+import ipaddress
 import os
+import ssl
 import subprocess
 import threading
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -27,18 +37,91 @@ def http_backend() -> str:
     return str(found) if found.exists() else HTTP_BACKEND
 
 
+@dataclass(frozen=True)
+class Pki:
+    ca: Path    # the CA's certificate (PEM): what a client is given to trust
+    cert: Path  # the server's certificate for 127.0.0.1, signed by the CA
+    key: Path   # the server's private key
+
+
+def private_ca(directory: Path, name: str = "Spiderpool Test Internal CA") -> Pki:
+    """A CA and a server certificate it signs for 127.0.0.1, written under `directory` (made if need be)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    def pem(cert) -> bytes:
+        return cert.public_bytes(serialization.Encoding.PEM)
+
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=2))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    server = (x509.CertificateBuilder()
+              .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "git.internal.test")]))
+              .issuer_name(ca_name).public_key(server_key.public_key()).serial_number(x509.random_serial_number())
+              .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+              .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                             critical=False)
+              .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+              .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+              .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+              .sign(ca_key, hashes.SHA256()))
+    pki = Pki(ca=directory / "ca.pem", cert=directory / "server.pem", key=directory / "server-key.pem")
+    pki.ca.write_bytes(pem(ca))
+    pki.cert.write_bytes(pem(server))
+    pki.key.write_bytes(server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption()))
+    return pki
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address, handler, tls: Pki | None):
+        super().__init__(address, handler)
+        self.connections = 0
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(tls.cert, tls.key)
+            self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+
+    def finish_request(self, request, client_address) -> None:
+        self.connections += 1
+        if isinstance(request, ssl.SSLSocket):  # the handshake in the request's thread, before any HTTP
+            try:
+                request.do_handshake()
+            except OSError:  # the client refused the certificate (ssl.SSLError is an OSError)
+                return
+        super().finish_request(request, client_address)
+
+
 class BasicAuthGit:
-    def __init__(self, root: Path, *, user: str, password: str, port: int = 0):
+    def __init__(self, root: Path, *, user: str, password: str, port: int = 0, tls: Pki | None = None):
         self.root, self.user, self.password = root, user, password
         self.backend = http_backend()
         self.seen: list[tuple[str, str, str]] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
-        self.server.daemon_threads = True
+        self.scheme = "https" if tls else "http"
+        self.server = _Server(("127.0.0.1", port), self._handler(), tls)
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
+    @property
+    def connections(self) -> int:
+        return self.server.connections
+
     def url(self, name: str = "net.git") -> str:
-        return f"http://127.0.0.1:{self.port}/{name}"
+        return f"{self.scheme}://127.0.0.1:{self.port}/{name}"
 
     def start(self) -> "BasicAuthGit":
         self._thread.start()
