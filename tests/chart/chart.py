@@ -19,7 +19,7 @@ CHART = REPO / "charts" / "spiderpool-gitops"
 RELEASE = "netops"
 NAMESPACE = "spiderpool-system"
 
-# the values matrix: git source on/off x ServiceMonitor on/off (+ a webhook and a single replica)
+# the values matrix: git source on/off x ServiceMonitor on/off (+ a webhook, a single replica, a private CA)
 MATRIX: dict[str, dict[str, Any]] = {
     "defaults": {},
     "git": {"gitSource": {"enabled": True, "repo": "https://git.example.com/netops/underlay.git", "ref": "main",
@@ -33,6 +33,11 @@ MATRIX: dict[str, dict[str, Any]] = {
     "third-party-auto-pools": {"autoPools": {"thirdPartyApps": [
         {"apiGroup": "apps.kruise.io", "resources": ["clonesets", "advancedstatefulsets"]},
         {"apiGroup": "argoproj.io", "resources": ["rollouts"]}]}},
+    "git-https-private-ca": {"gitSource": {"enabled": True, "repo": "https://gitlab.internal.example/netops/net.git",
+                                           "credentials": {"existingSecret": "git-token"},
+                                           "caBundle": {"configMap": "internal-ca"}}},
+    "git-https-private-ca-secret": {"gitSource": {"enabled": True, "repo": "https://gitea.internal.example/net.git",
+                                                  "caBundle": {"secret": "internal-ca", "key": "trust-bundle.pem"}}},
 }
 
 

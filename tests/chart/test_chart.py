@@ -107,10 +107,33 @@ def test_the_git_source_and_its_secrets_reach_the_controller():
     assert "--credentials-file=/etc/spiderpool-gitops/git/credentials" in pod["containers"][0]["args"]
     assert "--ref=main" in pod["containers"][0]["args"] and "--path=clusters/prod" in pod["containers"][0]["args"]
 
+    assert not any(a.startswith("--ca-file") for a in pod["containers"][0]["args"])
+    assert {v["name"] for v in pod["volumes"]} == {"tmp", "cache", "git-credentials"}
+
     single = render(helm4(), MATRIX["one-replica-no-election"])
     assert "--no-leader-elect" in one(single, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert not by_kind(single, "PodDisruptionBudget"), "no PDB for a single replica: it would block every drain"
     assert not [r for r in by_kind(single, "Role") if r["metadata"]["name"].endswith("-lease")]
+
+
+@pytest.mark.parametrize("case, volume, path", [
+    ("git-https-private-ca", {"configMap": {"name": "internal-ca", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+     "/etc/spiderpool-gitops/ca/ca.crt"),
+    ("git-https-private-ca-secret", {"secret": {"secretName": "internal-ca",
+                                                "items": [{"key": "trust-bundle.pem", "path": "trust-bundle.pem"}]}},
+     "/etc/spiderpool-gitops/ca/trust-bundle.pem"),
+])
+def test_a_private_ca_bundle_is_mounted_alone_and_given_as_ca_file(case, volume, path):
+    """Only the bundle's key is mounted (a cert-manager CA Secret also holds the CA's private key), read-only."""
+    pod = one(render(helm4(), MATRIX[case]), "Deployment")["spec"]["template"]["spec"]
+    controller = pod["containers"][0]
+    assert f"--ca-file={path}" in controller["args"]
+    mount = {"name": "git-ca", "mountPath": "/etc/spiderpool-gitops/ca", "readOnly": True}
+    assert mount in controller["volumeMounts"]
+    assert {"name": "git-ca", **volume} in pod["volumes"]
+    notes = helm(helm4(), "install", "netops", str(CHART), "--dry-run=client", "--namespace", NAMESPACE,
+                 *set_json(MATRIX[case])).stdout
+    assert "TLS: the remote's certificate is verified with the CA in" in notes
 
 
 def test_third_party_auto_pool_apps_are_an_opt_in_get_each():
@@ -135,6 +158,10 @@ def test_third_party_auto_pool_apps_are_an_opt_in_get_each():
     ({"gitSource": {"enabeld": True}}, "enabeld"),
     ({"gitSource": {"enabled": True}}, "gitSource.enabled needs gitSource.repo"),
     ({"gitSource": {"enabled": True, "repo": "x", "webhook": {"enabled": True}}}, "webhook.existingSecret"),
+    ({"gitSource": {"enabled": True, "repo": "x", "caBundle": {"configMap": "a", "secret": "b"}}},
+     "gitSource.caBundle: set configMap or secret, not both"),
+    ({"gitSource": {"caBundle": {"configMap": "a", "key": "../ca.crt"}}}, "match pattern '^[-._a-zA-Z0-9]+$'"),
+    ({"gitSource": {"caBundle": {"insecure": True}}}, "insecure"),
     ({"controller": {"replicas": 2, "leaderElection": {"enabled": False}}}, "needs controller.leaderElection"),
     ({"metrics": {"service": {"enabled": False}, "serviceMonitor": {"enabled": True}}}, "needs metrics.service"),
     ({"autoPools": {"thirdPartyApps": [{"apiGroup": "*", "resources": ["clonesets"]}]}}, "apiGroup"),
