@@ -88,6 +88,9 @@ def test_a_configmap_source_takes_its_keys_and_falls_back_to_the_flags():
 
     assert SourceConfig.from_configmap({"ref": "prod", "interval": "5"}, defaults=flags) == \
         SourceConfig("git://a/x.git", ref="prod", path="specs", interval=5.0)
+    assert SourceConfig.from_configmap({"caFile": "/etc/ca/ca.crt"}, defaults=flags).ca_file == "/etc/ca/ca.crt"
+    with_ca = SourceConfig("https://a/x.git", ca_file="/etc/flag-ca.pem")
+    assert SourceConfig.from_configmap({"ref": "prod"}, defaults=with_ca).ca_file == "/etc/flag-ca.pem"
     with pytest.raises(ReconcilerError, match="no `repo`"):
         SourceConfig.from_configmap({"ref": "main"})
     with pytest.raises(ReconcilerError, match="bad number"):

@@ -92,9 +92,9 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, handler)
         self.connections = 0
         if tls:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(tls.cert, tls.key)
-            self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+            self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.context.load_cert_chain(tls.cert, tls.key)
+            self.socket = self.context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
 
     def finish_request(self, request, client_address) -> None:
         self.connections += 1
@@ -115,6 +115,10 @@ class BasicAuthGit:
         self.server = _Server(("127.0.0.1", port), self._handler(), tls)
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def reissue(self, tls: Pki) -> None:
+        """Serve `tls`'s certificate from the next connection on (the host's certificate renewed by a new CA)."""
+        self.server.context.load_cert_chain(tls.cert, tls.key)
 
     @property
     def connections(self) -> int:
