@@ -16,8 +16,6 @@ certificate (during the handshake, or right after it as curl with GnuTLS does) s
 from __future__ import annotations
 
 import base64
-import datetime
-import ipaddress
 import os
 import ssl
 import subprocess
@@ -26,6 +24,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from tests.kubeapi.tls import issue
 
 HTTP_BACKEND = "/usr/lib/git-core/git-http-backend"
 
@@ -45,43 +45,13 @@ class Pki:
 
 
 def private_ca(directory: Path, name: str = "Spiderpool Test Internal CA") -> Pki:
-    """A CA and a server certificate it signs for 127.0.0.1, written under `directory` (made if need be)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    def pem(cert) -> bytes:
-        return cert.public_bytes(serialization.Encoding.PEM)
-
+    """A new CA and a server certificate it signs for 127.0.0.1, written under `directory` (made if need be)."""
+    certs = issue(name, "git.internal.test", ips=("127.0.0.1",), days=2)
     directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=2))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
-    server = (x509.CertificateBuilder()
-              .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "git.internal.test")]))
-              .issuer_name(ca_name).public_key(server_key.public_key()).serial_number(x509.random_serial_number())
-              .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
-              .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                             critical=False)
-              .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-              .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-              .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-              .sign(ca_key, hashes.SHA256()))
     pki = Pki(ca=directory / "ca.pem", cert=directory / "server.pem", key=directory / "server-key.pem")
-    pki.ca.write_bytes(pem(ca))
-    pki.cert.write_bytes(pem(server))
-    pki.key.write_bytes(server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                 serialization.NoEncryption()))
+    pki.ca.write_bytes(certs.ca_pem)
+    pki.cert.write_bytes(certs.cert_pem)
+    pki.key.write_bytes(certs.key_pem)
     return pki
 
 
