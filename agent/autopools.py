@@ -43,7 +43,7 @@ from .counts import repair_counts
 from .finalizers import release_finalizers
 from .logs import Log
 from .metrics import AgentMetrics, Counter, Gauge
-from .subnetledger import WRITERS, Ledger, subnet_version as subnet_family
+from .subnetledger import WRITERS, Ledger
 from .wakeup import pause
 
 Record = Callable[[ap.AppRef, str, str, str], None]  # (app, Normal|Warning, reason, message)
@@ -158,7 +158,7 @@ class AutoPools:
                            f"no auto pool on {want.interface}: SpiderSubnet {want.subnet} does not exist")
                 result.exhausted.append(f"{want.app}: SpiderSubnet {want.subnet} does not exist")
                 continue
-            if subnet_family(subnets[want.subnet]) != want.version:
+            if ap.subnet_version(subnets[want.subnet]) != want.version:
                 self._tell(want.app, "Warning", "AutoPoolInvalid",
                            f"SpiderSubnet {want.subnet} is not an IPv{want.version} subnet")
                 continue
@@ -229,7 +229,7 @@ class AutoPools:
 
     def _subnet(self, subnet: dict, wants: list[tuple[ap.Want, str]], pools: dict[str, dict],
                 reserved: ReservedIPs, result: PassResult) -> None:
-        ledger = Ledger(self.kube, subnet, pools, reserved.family(subnet_family(subnet)), seen=self.cache.offer)
+        ledger = Ledger(self.kube, subnet, pools, reserved.family(ap.subnet_version(subnet)), seen=self.cache.offer)
         outcome = ledger.run(wants)
         result.writes += outcome.writes
         apps = {name: want.app for want, name in wants}
@@ -305,7 +305,7 @@ class AutoPools:
         for name, subnet in subnets.items():
             status = subnet.get("status") or {}
             total, used = int(status.get("totalIPCount") or 0), int(status.get("allocatedIPCount") or 0)
-            entries = ap.decode_controlled(status.get("controlledIPPools"), subnet_family(subnet))
+            entries = ap.controlled_of(subnet)
             self.metrics.subnet_total.set(total, subnet=name)
             self.metrics.subnet_available.set(max(total - used, 0), subnet=name)
             self.metrics.subnet_pools.set(len(entries), subnet=name)

@@ -33,7 +33,7 @@ from agent import kube as k8s
 
 from .cache import Cache
 from .logs import Log
-from .subnetledger import Ledger, subnet_version
+from .subnetledger import Ledger
 
 ORPHAN = "SpiderSubnet feature doesn't support no-controller pod"
 THIRD_PARTY_ATTEMPTS = 5
@@ -114,7 +114,7 @@ class AutoPoolWaiter:
                 existing = self._find(want)
                 name = existing["metadata"]["name"] if existing else want.name
                 ledger = Ledger(self.kube, subnet, by_name,
-                                ReservedIPs.from_objects(reserved).family(subnet_version(subnet)),
+                                ReservedIPs.from_objects(reserved).family(ap.subnet_version(subnet)),
                                 manage_all=False, seen=self._seen)
                 outcome = ledger.run([(want, name)])
                 if outcome.exhausted:

@@ -53,11 +53,6 @@ class Outcome:
     conflict: str = ""                                                  # why the pass stopped early
 
 
-def subnet_version(subnet: Mapping[str, Any]) -> int:
-    spec = subnet.get("spec") or {}
-    return int(spec.get("ipVersion") or (6 if ":" in str(spec.get("subnet", "")) else 4))
-
-
 def pool_ips(pool: Mapping[str, Any], version: int) -> RangeSet:
     return ap.ranges((pool.get("spec") or {}).get("ips"), version)
 
@@ -79,7 +74,7 @@ class Ledger:
     seen: Callable[[k8s.Kind, dict], None] = lambda kind, obj: None  # each object written, as answered
 
     def __post_init__(self) -> None:
-        self.version = subnet_version(self.subnet)
+        self.version = ap.subnet_version(self.subnet)
         self.cidr = (self.subnet.get("spec") or {}).get("subnet")
         self.name = self.subnet["metadata"]["name"]
         self.usable = ap.usable(self.subnet, self.version)
@@ -88,7 +83,7 @@ class Ledger:
     def run(self, wants: list[tuple[ap.Want, str]]) -> Outcome:
         """`wants`: (want, the name of its pool) for this subnet's apps."""
         outcome = Outcome()
-        entries = ap.decode_controlled((self.subnet.get("status") or {}).get("controlledIPPools"), self.version)
+        entries = ap.controlled_of(self.subnet)
         wanted = {name: want for want, name in wants}
         ledger, basis = self._basis(entries, wanted)
         free = self.usable - _union(e.ips for e in ledger.values()) - _union(basis.values()) - self.reserved

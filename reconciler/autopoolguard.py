@@ -47,9 +47,8 @@ def guard(plan: Plan, desired: Iterable[Object], live: Iterable[Object]) -> None
             continue
         if change.kind != "SpiderSubnet" or current is None:
             continue
-        version = int((current.get("spec") or {}).get("ipVersion") or
-                      (6 if ":" in str((current.get("spec") or {}).get("subnet", "")) else 4))
-        ledger = ap.decode_controlled((current.get("status") or {}).get("controlledIPPools"), version)
+        version = ap.subnet_version(current)
+        ledger = ap.controlled_of(current)
         reason = ""
         if change.action == "delete":
             auto = {name: entry for name, entry in sorted(ledger.items()) if entry.application}
@@ -76,9 +75,9 @@ def _takes_auto_ips(pool: Object, subnets: dict) -> str:
     subnet = subnets.get(spec.get("subnet"))
     if subnet is None:
         return ""
-    version = 6 if ":" in str(spec.get("subnet")) else 4
+    version = ap.subnet_version(subnet)
     mine = ap.usable(pool, version)
-    ledger = ap.decode_controlled((subnet.get("status") or {}).get("controlledIPPools"), version)
+    ledger = ap.controlled_of(subnet)
     taken = {name: ap.intersect(entry.ips, mine) for name, entry in sorted(ledger.items())
              if entry.application and name != pool["metadata"]["name"]}
     taken = {name: ips for name, ips in taken.items() if ips}

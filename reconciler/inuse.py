@@ -28,8 +28,6 @@ def stranded(desired: Mapping[str, Any], live: Mapping[str, Any]) -> str:
     if desired.get("kind") != "SpiderIPPool":
         return ""
     held = Pool.from_object(live)
-    if held.broken and not held.records:
-        return ""
     if not held.records:
         return ""
     wanted = Pool.from_object(desired)

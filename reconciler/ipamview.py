@@ -48,9 +48,9 @@ def subnet_rows(subnets: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     yet, and the pools it controls: `application` names the app of an auto pool."""
     rows = []
     for obj in sorted(subnets, key=lambda o: o["metadata"]["name"]):
-        spec, status = obj.get("spec") or {}, obj.get("status") or {}
-        version = spec.get("ipVersion") or _version(spec.get("subnet")) or 4
-        ledger = autopool.decode_controlled(status.get("controlledIPPools"), version)
+        spec = obj.get("spec") or {}
+        version = autopool.subnet_version(obj)
+        ledger = autopool.controlled_of(obj)
         counts = subnet_counts(obj, (), ledger)
         pools = {name: {"ips": compact(entry.ips, version), **({"application": entry.application}
                                                                 if entry.application else {})}

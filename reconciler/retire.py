@@ -86,12 +86,10 @@ def in_use(cluster: Cluster, live: Object) -> str:
     if live["kind"] == "SpiderSubnet":
         # a subnet's allocatedIPCount counts the IPs it handed to pools (upstream's meaning), which go
         # with the pools: the pools in its CIDR are what keep it
-        auto = sorted(name for name, entry in ap.decode_controlled(
-            (live.get("status") or {}).get("controlledIPPools"), 6 if ":" in str(live["spec"].get("subnet")) else 4
-        ).items() if entry.application)
+        auto = sorted(name for name, entry in ap.controlled_of(live).items() if entry.application)
         if auto:
             return f"it controls auto pool(s) {', '.join(auto[:5])}{' ...' if len(auto) > 5 else ''} of applications"
-    count = allocated_ips(live) if live["kind"] != "SpiderSubnet" else 0
+    count = allocated_ips(live)
     if count:
         return f"{count} IP(s) still allocated"
     if live["kind"] == "SpiderSubnet":

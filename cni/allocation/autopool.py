@@ -393,6 +393,17 @@ def usable(obj: Mapping[str, Any], version: int) -> RangeSet:
     return ranges(spec.get("ips"), version) - ranges(spec.get("excludeIPs"), version)
 
 
+def subnet_version(subnet: Mapping[str, Any]) -> int:
+    """A SpiderSubnet's IP version: spec.ipVersion, else its CIDR's."""
+    spec = subnet.get("spec") or {}
+    return int(spec.get("ipVersion") or (6 if ":" in str(spec.get("subnet", "")) else 4))
+
+
+def controlled_of(subnet: Mapping[str, Any]) -> dict[str, Controlled]:
+    """A SpiderSubnet's ledger, status.controlledIPPools, read at the subnet's own IP version."""
+    return decode_controlled((subnet.get("status") or {}).get("controlledIPPools"), subnet_version(subnet))
+
+
 def decode_controlled(text: Any, version: int) -> dict[str, Controlled]:
     """status.controlledIPPools (a JSON string); an unreadable one reads as empty (rebuilt from the pools)."""
     if not text or not isinstance(text, str):
