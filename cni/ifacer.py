@@ -136,7 +136,7 @@ def check_ifname(name, what):
 def ensure(spec, kernel):
     """Make (or check) the bond and the VLAN interface `spec` asks for; `kernel` is a Netlink."""
     if spec.bond:
-        ensure_bond(spec, kernel)
+        parent = ensure_bond(spec, kernel)
     else:
         parent = kernel.link(spec.parent)
         if parent is None:
@@ -144,11 +144,11 @@ def ensure(spec, kernel):
         if not parent.up:
             kernel.set_up(parent.index, True)
     if spec.vlan:
-        ensure_vlan(spec, kernel)
+        ensure_vlan(spec, kernel, parent)
 
 
-def ensure_vlan(spec, kernel):
-    parent = kernel.link(spec.parent)
+def ensure_vlan(spec, kernel, parent):
+    """`spec.vlan` on `parent` (the link of `spec.parent`, as `ensure` read or made it)."""
     vlan = kernel.link(spec.vlan)
     if vlan is None:
         try:
@@ -168,6 +168,7 @@ def ensure_vlan(spec, kernel):
 
 
 def ensure_bond(spec, kernel):
+    """-> the bond's link."""
     name, mode, options = spec.bond
     slaves = []
     for ifname in spec.interfaces:
@@ -212,6 +213,7 @@ def ensure_bond(spec, kernel):
                 kernel.bond_option(name, key, value)
     if not bond.up:
         kernel.set_up(bond.index, True)
+    return bond
 
 
 def explain(exc, feature=""):
