@@ -28,12 +28,11 @@ process that composes the controllers (reconciler/controller.py).
 
 from __future__ import annotations
 
-import copy
 import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-from cni.allocation import AnnotationError, ReservedIPs
+from cni.allocation import AnnotationError, Pool, ReservedIPs
 from cni.allocation import autopool as ap
 
 from agent import kube as k8s
@@ -43,15 +42,17 @@ from .counts import repair_counts
 from .finalizers import release_finalizers
 from .logs import Log
 from .metrics import AgentMetrics, Counter, Gauge
-from .subnetledger import WRITERS, Ledger
+from .subnetledger import WRITERS, Ledger, for_put
 from .wakeup import pause
 
 Record = Callable[[ap.AppRef, str, str, str], None]  # (app, Normal|Warning, reason, message)
 
 
 def autopool_kinds() -> tuple[Watched, ...]:
-    keep = dict(view=lambda o: o, keep_raw=True)
-    return tuple(Watched(kind, **keep) for kind in (k8s.POOLS, k8s.SUBNETS, k8s.RESERVED_IPS, *k8s.APP_KINDS.values()))
+    """Every object whole; pools parsed too (once per version: the count repair reads their records)."""
+    whole = dict(view=lambda o: o, keep_raw=True)
+    return (Watched(k8s.POOLS, Pool.from_object, keep_raw=True),
+            *(Watched(kind, **whole) for kind in (k8s.SUBNETS, k8s.RESERVED_IPS, *k8s.APP_KINDS.values())))
 
 
 @dataclass
@@ -105,16 +106,13 @@ class AutoPools:
 
     # -- reading the cache ----------------------------------------------------------------------
 
-    def _raw(self, kind: k8s.Kind) -> list[dict]:
-        return [o for o in (self.cache.raw(kind, key) for key in self.cache.keys(kind)) if o is not None]
-
     def apps(self) -> tuple[list[ap.Want], dict[str, ap.AppRef], list[tuple[ap.AppRef, str]]]:
         """(every pool the live apps want, live apps by uid, apps whose annotations are refused)."""
         wants: list[ap.Want] = []
         live: dict[str, ap.AppRef] = {}
         invalid: list[tuple[ap.AppRef, str]] = []
         for kind in k8s.APP_KINDS.values():
-            for obj in self._raw(kind):
+            for obj in self.cache.raws(kind):
                 if obj["metadata"].get("deletionTimestamp") or not ap.top_level(kind.kind, obj) \
                         or ap.host_network(kind.kind, obj):
                     continue
@@ -139,12 +137,12 @@ class AutoPools:
         for app, why in invalid:
             result.invalid.append(f"{app}: {why}")
             self._tell(app, "Warning", "AutoPoolInvalid", f"no auto pool: {why}")
-        pools = {p["metadata"]["name"]: p for p in self._raw(k8s.POOLS)}
+        pools = {p["metadata"]["name"]: p for p in self.cache.raws(k8s.POOLS)}
         named = self._pool_names(wants, pools, live, result)
         if result.conflicts:
             return result  # a takeover changed the pools: decide again on the new ones
-        subnets = {s["metadata"]["name"]: s for s in self._raw(k8s.SUBNETS)}
-        reserved = ReservedIPs.from_objects(self._raw(k8s.RESERVED_IPS))
+        subnets = {s["metadata"]["name"]: s for s in self.cache.raws(k8s.SUBNETS)}
+        reserved = ReservedIPs.from_objects(self.cache.raws(k8s.RESERVED_IPS))
         by_subnet: dict[str, list[tuple[ap.Want, str]]] = {}
         for want in wants:
             held = (pools.get(named[want], {}).get("metadata", {}).get("labels") or {}).get(ap.LABEL_SUBNET)
@@ -209,8 +207,7 @@ class AutoPools:
         return None
 
     def _take_over(self, want: ap.Want, pool: dict, result: PassResult) -> None:
-        body = copy.deepcopy(pool)
-        body["metadata"].pop("managedFields", None)
+        body = for_put(pool)
         body["metadata"]["labels"][ap.LABEL_UID] = want.app.uid
         body["metadata"]["labels"][ap.LABEL_GV] = want.app.gv
         body["spec"]["podAffinity"] = ap.pod_affinity(want.app)
@@ -301,7 +298,7 @@ class AutoPools:
 
     def _gauges(self, subnets: dict[str, dict]) -> None:
         self.metrics.subnets.set(len(subnets))
-        self.metrics.auto_pools.set(sum(1 for p in self._raw(k8s.POOLS) if ap.is_auto_pool(p)))
+        self.metrics.auto_pools.set(sum(1 for p in self.cache.raws(k8s.POOLS) if ap.is_auto_pool(p)))
         for name, subnet in subnets.items():
             status = subnet.get("status") or {}
             total, used = int(status.get("totalIPCount") or 0), int(status.get("allocatedIPCount") or 0)

@@ -73,9 +73,8 @@ class AutoPoolWaiter:
     # -- the pool ----------------------------------------------------------------------------------
 
     def _find(self, want: ap.Want) -> dict | None:
-        for name in self.cache.keys(k8s.POOLS):
-            pool = self.cache.raw(k8s.POOLS, name)
-            labels = ((pool or {}).get("metadata") or {}).get("labels") or {}
+        for pool in self.cache.raws(k8s.POOLS):
+            labels = (pool.get("metadata") or {}).get("labels") or {}
             if (labels.get(ap.LABEL_UID) == want.app.uid and labels.get(ap.LABEL_INTERFACE) == want.interface
                     and labels.get(ap.LABEL_VERSION) == f"IPv{want.version}"):
                 return pool

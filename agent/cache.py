@@ -195,6 +195,11 @@ class Cache:
             entry = self._entries[kind.plural].get(key)
             return entry.raw if entry else None
 
+    def raws(self, kind: k8s.Kind) -> list[dict]:
+        """Every kept object of `kind`, read under one lock."""
+        with self._changed:
+            return [entry.raw for entry in self._entries[kind.plural].values() if entry.raw is not None]
+
     def keys(self, kind: k8s.Kind) -> list[Key]:
         with self._changed:
             return list(self._entries[kind.plural])

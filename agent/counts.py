@@ -18,7 +18,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from agent import kube as k8s
-from cni.allocation import Pool, status_repair
+from cni.allocation import status_repair
 
 from .cache import Cache
 from .logs import Log
@@ -29,11 +29,10 @@ def repair_counts(kube: k8s.Kube, cache: Cache, *, log: Log, writers: int = 1) -
     `writers`: how many PUTs go out at once (the auto-pool pass, after writing many pools, uses several)."""
     names = cache.keys(k8s.POOLS)
     raws = {name: cache.raw(k8s.POOLS, name) for name in names}
-    views = {name: _pool_view(cache.view(k8s.POOLS, name), raws[name]) for name in names}
+    views = {name: cache.view(k8s.POOLS, name) for name in names}  # parsed by the cache, once per version
     due = [(k8s.POOLS, raw, views[name]) for name, raw in raws.items() if raw is not None and views[name] is not None]
     if k8s.SUBNETS.plural in cache.kinds:
-        due += [(k8s.SUBNETS, s, None) for s in (cache.raw(k8s.SUBNETS, n) for n in cache.keys(k8s.SUBNETS))
-                if s is not None]
+        due += [(k8s.SUBNETS, s, None) for s in cache.raws(k8s.SUBNETS)]
     pools = [v for v in views.values() if v is not None]
     fixes = [(kind, obj, fix) for kind, obj, view in due
              if (fix := status_repair(kind.kind, obj, pools, view=view)) is not None]
@@ -59,11 +58,3 @@ def repair_counts(kube: k8s.Kube, cache: Cache, *, log: Log, writers: int = 1) -
     else:
         outcomes = [write(item) for item in fixes]
     return [done for done, _ in outcomes if done], [failure for _, failure in outcomes if failure]
-
-
-def _pool_view(view, raw: dict | None) -> Pool | None:
-    """The parsed pool: the cache's own view where it parses pools (the IP GC's, once per version),
-    else parsed here (the auto-pool controller's cache keeps raw objects)."""
-    if isinstance(view, Pool):
-        return view
-    return Pool.from_object(raw) if raw is not None else None

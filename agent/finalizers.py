@@ -24,12 +24,10 @@ from .logs import Log
 
 def release_finalizers(kube: k8s.Kube, cache: Cache, *, log: Log) -> tuple[list[str], list[str]]:
     """One round over the cached pools and subnets; -> (released "Kind name", failures)."""
-    pools = [cache.raw(k8s.POOLS, name) for name in cache.keys(k8s.POOLS)]
-    pools = [p for p in pools if p is not None]
+    pools = cache.raws(k8s.POOLS)
     due = [(k8s.POOLS, p) for p in pools if retirement.pool_may_release(p)]
     if k8s.SUBNETS.plural in cache.kinds:
-        subnets = [cache.raw(k8s.SUBNETS, name) for name in cache.keys(k8s.SUBNETS)]
-        due += [(k8s.SUBNETS, s) for s in subnets if s is not None and retirement.subnet_may_release(s, pools)]
+        due += [(k8s.SUBNETS, s) for s in cache.raws(k8s.SUBNETS) if retirement.subnet_may_release(s, pools)]
     released, failed = [], []
     for kind, obj in due:
         name = obj["metadata"]["name"]

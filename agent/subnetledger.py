@@ -86,7 +86,7 @@ class Ledger:
         entries = ap.controlled_of(self.subnet)
         wanted = {name: want for want, name in wants}
         ledger, basis = self._basis(entries, wanted)
-        free = self.usable - _union(e.ips for e in ledger.values()) - _union(basis.values()) - self.reserved
+        free = self.usable - ap.union(e.ips for e in ledger.values()) - ap.union(basis.values()) - self.reserved
         before, after = [], []  # pool writes before / after the ledger
         for name in sorted(wanted):
             want, pool = wanted[name], self.pools.get(name)
@@ -150,7 +150,7 @@ class Ledger:
                   **subnet_counts(self.subnet, self.pools.values(), ledger)}
         if wanted == status:
             return True
-        body = _clean(self.subnet)
+        body = for_put(self.subnet)
         body["status"] = wanted
         try:
             self.subnet = self.kube.replace_status(k8s.SUBNETS, body)
@@ -169,7 +169,7 @@ class Ledger:
                 self.seen(k8s.POOLS, self.kube.create(k8s.POOLS, obj))
                 outcome.created.append(name)
             else:
-                body = _clean(pool)
+                body = for_put(pool)
                 body["spec"]["ips"] = compact(ips, self.version)
                 meta = body["metadata"]
                 meta.setdefault("annotations", {})[ap.IP_NUMBER] = want.number.text
@@ -189,13 +189,6 @@ def _within(new: RangeSet, old: RangeSet) -> bool:
     return not (new - old)
 
 
-def _union(sets) -> RangeSet:
-    out = RangeSet()
-    for ip_set in sets:
-        out = out | ip_set
-    return out
-
-
 def _stale_meta(pool: Mapping[str, Any], want: ap.Want) -> bool:
     meta = pool.get("metadata") or {}
     return ((meta.get("annotations") or {}).get(ap.IP_NUMBER) != want.number.text
@@ -209,7 +202,7 @@ def _application(labels: Mapping[str, str]) -> str | None:
            f"{labels.get(ap.LABEL_NAME)}"
 
 
-def _clean(obj: Mapping[str, Any]) -> dict:
+def for_put(obj: Mapping[str, Any]) -> dict:
     """A copy for a guarded PUT: resourceVersion kept, managedFields dropped."""
     out = copy.deepcopy(dict(obj))
     out["metadata"].pop("managedFields", None)

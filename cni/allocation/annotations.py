@@ -20,8 +20,6 @@ from .workload import NamespaceInfo, PodInfo
 IPPOOL = "ipam.spidernet.io/ippool"
 IPPOOLS = "ipam.spidernet.io/ippools"
 ROUTES = "ipam.spidernet.io/routes"
-SUBNET = "ipam.spidernet.io/subnet"
-SUBNETS = "ipam.spidernet.io/subnets"
 NAMESPACE_DEFAULT = {4: "ipam.spidernet.io/default-ipv4-ippool", 6: "ipam.spidernet.io/default-ipv6-ippool"}
 
 
@@ -34,7 +32,8 @@ class NicPools:
     clean_gateway: bool | None
 
 
-def _load(owner: str, annotations: Mapping[str, str], key: str) -> Any:
+def load_json(owner: str, annotations: Mapping[str, str], key: str) -> Any:
+    """An annotation's JSON value; AnnotationError naming it when it is not JSON."""
     try:
         return json.loads(annotations[key])
     except ValueError as exc:
@@ -61,7 +60,7 @@ def ippool(pod: PodInfo) -> PoolNames | None:
     if IPPOOL not in pod.annotations:
         return None
     owner = f"pod {pod.key}"
-    value = _load(owner, pod.annotations, IPPOOL)
+    value = load_json(owner, pod.annotations, IPPOOL)
     if not isinstance(value, dict):
         raise AnnotationError(owner, IPPOOL, 'must be a JSON object like {"ipv4": ["pool-a"]}')
     return _pool_names(owner, IPPOOL, value, "")
@@ -71,7 +70,7 @@ def ippools(pod: PodInfo) -> tuple[NicPools, ...] | None:
     if IPPOOLS not in pod.annotations:
         return None
     owner = f"pod {pod.key}"
-    value = _load(owner, pod.annotations, IPPOOLS)
+    value = load_json(owner, pod.annotations, IPPOOLS)
     if not isinstance(value, list) or not value or not all(isinstance(i, dict) for i in value):
         raise AnnotationError(owner, IPPOOLS, 'must be a non-empty JSON list like [{"interface": "eth0", "ipv4": ["a"]}]')
     items = tuple(_nic_pools(owner, index, item) for index, item in enumerate(value))
@@ -97,7 +96,7 @@ def routes(pod: PodInfo) -> tuple[RouteSpec, ...]:
     if ROUTES not in pod.annotations:
         return ()
     owner = f"pod {pod.key}"
-    value = _load(owner, pod.annotations, ROUTES)
+    value = load_json(owner, pod.annotations, ROUTES)
     if not isinstance(value, list):
         raise AnnotationError(owner, ROUTES, 'must be a JSON list like [{"dst": "10.7.0.0/16", "gw": "10.6.0.1"}]')
     out = []
@@ -121,6 +120,6 @@ def namespace_defaults(namespace: NamespaceInfo | None) -> PoolNames | None:
     found = {}
     for version, key in NAMESPACE_DEFAULT.items():
         if key in namespace.annotations:
-            found[version] = _names(owner, key, _load(owner, namespace.annotations, key), "the value")
+            found[version] = _names(owner, key, load_json(owner, namespace.annotations, key), "the value")
     names = PoolNames(found.get(4, ()), found.get(6, ()))
     return names or None

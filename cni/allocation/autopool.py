@@ -27,6 +27,7 @@ from typing import Any, Iterable, Mapping
 
 from cni.ipranges import RangeSet, cidr_label, compact, parse_range, to_set
 
+from .annotations import load_json
 from .errors import AnnotationError
 
 SUBNET = "ipam.spidernet.io/subnet"
@@ -102,7 +103,7 @@ def has_subnet(annotations: Mapping[str, str]) -> bool:
 def subnet_items(annotations: Mapping[str, str], owner: str) -> tuple[SubnetItem, ...] | None:
     """The `subnets` annotation (it wins) or `subnet`; None when neither is there."""
     if SUBNETS in annotations:
-        value = _json(annotations, SUBNETS, owner)
+        value = load_json(owner, annotations, SUBNETS)
         if not isinstance(value, list) or not value or not all(isinstance(i, dict) for i in value):
             raise AnnotationError(owner, SUBNETS, 'must be a non-empty JSON list like '
                                                   '[{"interface": "eth0", "ipv4": ["subnet-a"]}]')
@@ -114,18 +115,11 @@ def subnet_items(annotations: Mapping[str, str], owner: str) -> tuple[SubnetItem
                 raise AnnotationError(owner, SUBNETS, f"{what} {dup[0]} is listed more than once")
         return items
     if SUBNET in annotations:
-        value = _json(annotations, SUBNET, owner)
+        value = load_json(owner, annotations, SUBNET)
         if not isinstance(value, dict):
             raise AnnotationError(owner, SUBNET, 'must be a JSON object like {"ipv4": ["subnet-a"]}')
         return (_item(owner, SUBNET, value, "", named=False),)
     return None
-
-
-def _json(annotations: Mapping[str, str], key: str, owner: str) -> Any:
-    try:
-        return json.loads(annotations[key])
-    except ValueError as exc:
-        raise AnnotationError(owner, key, f"not valid JSON ({exc})") from None
 
 
 def _item(owner: str, key: str, item: Mapping[str, Any], where: str, *, named: bool) -> SubnetItem:
@@ -231,10 +225,6 @@ class AppRef:
     @property
     def builtin(self) -> bool:
         return self.kind in BUILTIN_KINDS and self.group == BUILTIN_GROUPS[self.kind]
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return self.kind, self.namespace, self.name
 
     def __str__(self) -> str:
         return f"{self.kind} {self.namespace}/{self.name}"
@@ -467,3 +457,10 @@ def resize(current: RangeSet, size: int, *, free: RangeSet, allocated: RangeSet)
 
 def intersect(a: RangeSet, b: RangeSet) -> RangeSet:
     return a - (a - b)
+
+
+def union(sets: Iterable[RangeSet]) -> RangeSet:
+    out = RangeSet()
+    for ip_set in sets:
+        out = out | ip_set
+    return out

@@ -119,7 +119,7 @@ def precheck(selection: Selection, request: Request, snapshot: Snapshot) -> None
         for name in sorted({n for n in names if names.count(n) > 1}):
             problems.append(f"{source} names IPPool {name!r} more than once for IPv{version} "
                             f"(duplicate IPPool {name} specified for NIC {request.nic})")
-        for name in dict.fromkeys(n for n in names if not re.search(r"[*?\[]", n)):
+        for name in dict.fromkeys(n for n in names if not _is_pattern(n)):
             if name not in snapshot.pools:
                 problems.append(f"{source} names IPPool {name!r}, which does not exist")
     if problems:
@@ -196,10 +196,15 @@ def candidates(selection: Selection, version: int, target: Target, snapshot: Sna
     return Candidates(version, selection.sources[version], tuple(sorted(passed, key=_rank)), tuple(rejected))
 
 
+def _is_pattern(name: str) -> bool:
+    """A pool name with wildcards (upstream matches it against the pools' names)."""
+    return re.search(r"[*?\[]", name) is not None
+
+
 def _expand(names: tuple[str, ...], version: int, snapshot: Snapshot, rejected: list[Rejection]) -> list[str]:
     out: list[str] = []
     for name in names:
-        if not re.search(r"[*?\[]", name):
+        if not _is_pattern(name):
             matched = [name]
         else:
             pattern = name.replace("[^", "[!")  # Go's filepath.Match negation

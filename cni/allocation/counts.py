@@ -25,14 +25,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from cni.ipranges import RangeSet
-
-from .autopool import Controlled, decode_controlled
+from .autopool import Controlled, decode_controlled, intersect, union
 from .model import COUNT_MAX, Pool
 from .records import Record, encode
-
-COUNT_FIELDS = ("allocatedIPCount", "totalIPCount")
-
 
 def pool_status(records: Iterable[Record], *, cursor: str | None, total: int) -> dict[str, Any]:
     """A pool's whole status after its records changed (what the agent PUTs)."""
@@ -56,14 +51,10 @@ def subnet_counts(subnet: Mapping[str, Any], pools: Iterable[Mapping[str, Any] |
     own = _as_pool(subnet)
     if ledger is None:
         ledger = decode_controlled((subnet.get("status") or {}).get("controlledIPPools"), own.version)
-    given = RangeSet()
-    for entry in ledger.values():
-        given = given | entry.ips
-    for pool in pools:
-        view = _as_pool(pool)
-        if view.subnet == own.subnet and view.version == own.version and not view.broken:
-            given = given | view.usable
-    handed_out = own.usable - (own.usable - given)
+    views = (_as_pool(pool) for pool in pools)
+    given = union([*(entry.ips for entry in ledger.values()),
+                   *(v.usable for v in views if v.subnet == own.subnet and v.version == own.version and not v.broken)])
+    handed_out = intersect(own.usable, given)
     return {"allocatedIPCount": min(handed_out.size, COUNT_MAX), "totalIPCount": own.total_ip_count}
 
 

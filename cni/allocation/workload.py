@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
-TERMINAL_PHASES = ("Succeeded", "Failed")
 STATEFULSET = "StatefulSet"
 
 
@@ -57,10 +56,6 @@ class PodInfo:
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
-
-    @property
-    def finished(self) -> bool:
-        return self.phase in TERMINAL_PHASES
 
     @property
     def alive(self) -> bool:
