@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -156,3 +157,14 @@ def eventually(check, *, timeout: float = 60.0, what: str = "the expected state"
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout:g} s: {what}\n{context()}".rstrip())
         time.sleep(every)
+
+
+def stop_process(proc: subprocess.Popen, *, grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL when it has not exited within `grace` seconds; reaped either way."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

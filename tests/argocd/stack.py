@@ -27,7 +27,7 @@ import yaml
 
 from tests.argocd import build
 from tests.argocd.luahealth import ARGOCD_CM
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, stop_process
 
 NAMESPACE = "argocd"
 
@@ -126,13 +126,7 @@ class ArgoStack:
 
     def stop(self) -> None:
         for proc, log in reversed(self.procs):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc)
             log.close()
         shutil.rmtree(self.sockets, ignore_errors=True)
 

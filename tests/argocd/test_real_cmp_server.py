@@ -20,7 +20,7 @@ import pytest
 
 from tests.argocd import build
 from tests.argocd.cmp import App, plugin_env
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, stop_process
 
 ARGOCD = build.cached()
 pytestmark = pytest.mark.skipif(ARGOCD is None, reason="Argo CD is not built: run `python -m tests.argocd.build`")
@@ -48,12 +48,7 @@ def cmp_server(tmp_path):
             time.sleep(0.1)
         yield sockets
     finally:
-        proc.terminate()  # it drains its gRPC server on SIGTERM, which can take a while: then SIGKILL
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)  # it drains its gRPC server on SIGTERM, which can take a while: then SIGKILL
         log.close()
         shutil.rmtree(sockets, ignore_errors=True)
 

@@ -22,7 +22,7 @@ import pytest
 
 from agent import kube as k8s
 from cni.allocation import autopool as ap
-from tests.conftest import REPO, eventually
+from tests.conftest import REPO, eventually, stop_process
 
 from .kubelet import kubectl, running_ips, underlay_bed
 from .requirements import require_agent_bed
@@ -68,13 +68,7 @@ class ControllerProcess:
             cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, text=True)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        stop_process(self.process, grace=30)
         self._log.close()
 
     def tail(self, lines: int = 30) -> str:
